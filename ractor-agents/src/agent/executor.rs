@@ -1,0 +1,157 @@
+//! The executor: the ractor actor that runs one incarnation of an agent.
+//!
+//! Its only ractor message is [`Wake`]; the work is in the agent's [`Mailbox`]. A drain handles
+//! at most [`DRAIN_BUDGET`] messages per `Wake`, then wakes itself again, so ractor's stop and
+//! kill signals and supervision events interleave between batches.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::envelope::{Envelope, TraceScope, CURRENT};
+use super::mailbox::{Mailbox, Wake};
+use super::{Agent, AgentFailure, AgentRef, Ctx};
+
+/// Messages handled per `Wake` before yielding back to ractor's loop.
+pub(crate) const DRAIN_BUDGET: usize = 256;
+
+pub(crate) struct Executor<A>(PhantomData<fn() -> A>);
+
+impl<A> Executor<A> {
+    pub(crate) fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+pub(crate) type AgentFactory<A> = Box<dyn FnOnce() -> A + Send>;
+
+pub(crate) struct ExecutorArgs<A: Agent> {
+    pub(crate) mailbox: Arc<Mailbox<A::Msg>>,
+    pub(crate) make: AgentFactory<A>,
+}
+
+pub(crate) struct Incarnation<A: Agent> {
+    agent: A,
+    ctx: Ctx<A>,
+    batch: VecDeque<Envelope<A::Msg>>,
+}
+
+impl<A: Agent> Actor for Executor<A> {
+    type Msg = Wake;
+    type State = Incarnation<A>;
+    type Arguments = ExecutorArgs<A>;
+
+    async fn pre_start(&self, myself: ActorRef<Wake>, args: ExecutorArgs<A>) -> Result<Incarnation<A>, ActorProcessingErr> {
+        let incarnation = args.mailbox.next_incarnation();
+        let ctx = Ctx::new(AgentRef::from_mailbox(args.mailbox), myself.get_cell(), incarnation);
+        let mut agent = (args.make)();
+        agent.on_start(&ctx).await?;
+        Ok(Incarnation { agent, ctx, batch: VecDeque::new() })
+    }
+
+    async fn post_start(&self, myself: ActorRef<Wake>, state: &mut Incarnation<A>) -> Result<(), ActorProcessingErr> {
+        state.ctx.myself().mailbox.attach(myself);
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<Wake>, _wake: Wake, state: &mut Incarnation<A>) -> Result<(), ActorProcessingErr> {
+        drain(state, &myself).await.map_err(|failure| Box::new(failure) as ActorProcessingErr)
+    }
+
+    async fn post_stop(&self, myself: ActorRef<Wake>, state: &mut Incarnation<A>) -> Result<(), ActorProcessingErr> {
+        state.agent.on_stop(&state.ctx).await;
+        state.ctx.stop_children().await;
+        state.ctx.myself().mailbox.detach(&myself.get_id());
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<Wake>,
+        event: SupervisionEvent,
+        _state: &mut Incarnation<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        // Children started through `Ctx::start_supervisor` are linked to this incarnation:
+        // their failure (an escalation) is ours; their normal exit is not.
+        match event {
+            SupervisionEvent::ActorFailed(_, err) => {
+                Err(Box::new(AgentFailure::new(format!("a child supervisor failed: {err}"))))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Puts back what a batch did not get to (a panic, a kill or a stop request cut it short) and
+/// frees the slots of what it did, so nothing taken from the mailbox is lost.
+struct BatchGuard<'a, M: Send + 'static> {
+    mailbox: &'a Mailbox<M>,
+    batch: &'a mut VecDeque<Envelope<M>>,
+    finished: usize,
+}
+
+impl<M: Send + 'static> Drop for BatchGuard<'_, M> {
+    fn drop(&mut self) {
+        if !self.batch.is_empty() {
+            self.mailbox.restore_front(self.batch);
+        }
+        self.mailbox.release(self.finished);
+        self.mailbox.metrics.handled.increment(self.finished as u64);
+    }
+}
+
+async fn drain<A: Agent>(state: &mut Incarnation<A>, myself: &ActorRef<Wake>) -> Result<(), AgentFailure> {
+    let Incarnation { agent, ctx, batch } = state;
+    let mailbox = ctx.myself().mailbox.clone();
+    let mut budget = DRAIN_BUDGET;
+    loop {
+        if mailbox.stop_requested() {
+            return Ok(());
+        }
+        if mailbox.pop_batch(batch, budget) == 0 {
+            if mailbox.finish_drain() {
+                continue;
+            }
+            return Ok(());
+        }
+        let mut guard = BatchGuard { mailbox: &mailbox, batch, finished: 0 };
+        while let Some(env) = guard.batch.pop_front() {
+            // Counted before handling: a message whose handler panics is finished too (its
+            // slot is freed); only the ones after it are put back.
+            guard.finished += 1;
+            budget -= 1;
+            handle_one(agent, ctx, env).await?;
+            if mailbox.stop_requested() {
+                break;
+            }
+        }
+        drop(guard);
+        if budget == 0 {
+            // Still holding the flag: the next drain is this Wake, after ractor's signals.
+            let _ = myself.cast(Wake);
+            return Ok(());
+        }
+    }
+}
+
+async fn handle_one<A: Agent>(agent: &mut A, ctx: &Ctx<A>, env: Envelope<A::Msg>) -> Result<(), AgentFailure> {
+    let Envelope { msg, meta } = env;
+    if meta.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        ctx.myself().mailbox.metrics.expired.increment(1);
+        return Ok(());
+    }
+    let scope = TraceScope::for_handler(&meta);
+    let span = tracing::info_span!(
+        parent: &meta.span,
+        "agent.handle",
+        agent = %ctx.name(),
+        message = A::message_name(&msg),
+        trace_id = %format_args!("{:032x}", scope.trace.trace_id),
+        correlation_id = scope.correlation_id,
+    );
+    CURRENT.scope(scope, agent.handle(ctx, msg).instrument(span)).await
+}

@@ -1,0 +1,58 @@
+//! # ractor-agents
+//!
+//! OTP for agents, on [`ractor`]: agents are actor types with typed handles and bounded
+//! mailboxes; supervisors restart them by OTP's rules (strategies, restart types, intensity)
+//! plus backoff; every message carries trace context, a correlation id and a deadline.
+//!
+//! * [`agent`]: define agents, send them messages (`tell`, `try_tell`, `ask` with a deadline).
+//! * [`supervisor`]: supervision trees and dynamic supervisors.
+//! * [`telemetry`]: the metric catalogue.
+//!
+//! ```
+//! use ractor_agents::prelude::*;
+//! use std::time::Duration;
+//!
+//! #[derive(Default)]
+//! struct Greeter { greeted: u64 }
+//!
+//! #[agent]
+//! impl Greeter {
+//!     async fn greet(&mut self, name: String) -> String {
+//!         self.greeted += 1;
+//!         format!("hello, {name} (#{})", self.greeted)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let root = Supervisor::new("root", Strategy::OneForOne)
+//!     .child(ChildSpec::agent("greeter", Greeter::default))
+//!     .start()
+//!     .await?;
+//! let greeter: GreeterRef = root.get("greeter")?;
+//! assert_eq!(greeter.greet("ada".into()).deadline(Duration::from_secs(1)).await?, "hello, ada (#1)");
+//! root.stop().await;
+//! # Ok(()) }
+//! ```
+
+pub mod agent;
+pub mod supervisor;
+pub mod telemetry;
+
+pub use agent::{spawn, spawn_with};
+pub use agents_macros::agent;
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::agent::{
+        Agent, AgentFailure, AgentOptions, AgentRef, AskError, Ctx, Reply, SpawnError, TellError,
+    };
+    pub use crate::agent::TypedRef;
+    pub use crate::supervisor::{
+        Backoff, ChildSpec, DynamicSupervisor, Restart, Shutdown, StartError, Strategy, Supervisor,
+        SupervisorRef,
+    };
+    pub use agents_macros::agent;
+}
+
+#[doc(hidden)]
+pub mod agents_macros_support;
