@@ -40,6 +40,14 @@ impl<A: Agent> Ctx<A> {
         current_trace()
     }
 
+    /// Stops this incarnation gracefully after the current message: a *normal* exit, which
+    /// its supervisor handles by the child's restart type (a permanent child is restarted, a
+    /// transient or temporary one is not). Does not wait (it cannot: the caller is the agent).
+    pub fn stop(&self) {
+        self.myself.mailbox.request_stop();
+        self.cell.stop(None);
+    }
+
     /// Counts a handler error that was answered to the caller without stopping the agent.
     /// The `#[agent]` macro calls this for every `Err` a handler returns.
     pub fn record_handler_error(&self, handler: &'static str, error: &dyn std::fmt::Display) {
