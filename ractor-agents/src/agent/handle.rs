@@ -159,12 +159,15 @@ impl<A: Agent> AgentRef<A> {
             Err(ReserveError::Closed) => return Err(unavailable()),
             Err(ReserveError::DeadlineExceeded) => return Err(exceeded()),
         }
+        let closures = self.mailbox.closures();
         if self.mailbox.push(Envelope { msg, meta: Meta::outgoing(Some(deadline)) }).is_err() {
             return Err(unavailable());
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(_dropped)) if self.mailbox.is_closed() => Err(unavailable()),
+            Ok(Err(_dropped)) if self.mailbox.is_closed() || self.mailbox.closures() != closures => {
+                Err(unavailable())
+            }
             Ok(Err(_dropped)) if Instant::now() >= deadline => Err(exceeded()),
             Ok(Err(_dropped)) => Err(AskError::NoReply { agent: self.mailbox.name.clone() }),
             Err(_elapsed) => Err(exceeded()),

@@ -54,6 +54,9 @@ pub(crate) struct Mailbox<M> {
     stop_requested: AtomicBool,
     closed: AtomicBool,
     incarnations: AtomicU64,
+    /// How many times the mailbox was closed; an asker compares it to tell "closed under me"
+    /// from "the handler dropped my reply" even if the mailbox was reopened since.
+    closures: AtomicU64,
     pub(crate) name: Arc<str>,
     pub(crate) metrics: AgentMetrics,
     /// Test-only fault switch: drain with a plain store and no re-check (the lost-wakeup bug).
@@ -74,6 +77,7 @@ impl<M: Send + 'static> Mailbox<M> {
             stop_requested: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             incarnations: AtomicU64::new(0),
+            closures: AtomicU64::new(0),
             name,
             metrics: AgentMetrics::new(agent_type),
             #[cfg(test)]
@@ -97,6 +101,10 @@ impl<M: Send + 'static> Mailbox<M> {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn closures(&self) -> u64 {
+        self.closures.load(Ordering::Acquire)
     }
 
     pub(crate) fn next_incarnation(&self) -> u64 {
@@ -254,6 +262,7 @@ impl<M: Send + 'static> Mailbox<M> {
             let mut inner = self.lock();
             inner.closed = true;
             inner.executor = None;
+            self.closures.fetch_add(1, Ordering::AcqRel);
             self.closed.store(true, Ordering::Release);
             std::mem::take(&mut inner.queue)
         };

@@ -66,6 +66,8 @@ pub(crate) mod executor;
 mod handle;
 pub(crate) mod mailbox;
 mod reply;
+#[cfg(test)]
+mod wake_stress;
 
 use std::future::Future;
 use std::sync::Arc;
