@@ -426,3 +426,58 @@ async fn s22_every_exit_restart_and_give_up_is_a_labelled_counter() {
     root.wait().await;
     assert_eq!(counter(names::SUPERVISOR_GIVE_UPS, &labels), 1);
 }
+
+/// An agent that owns a small supervision tree of its own, started through its `Ctx`.
+struct Owner {
+    log: Log,
+    tree: Option<SupervisorRef>,
+}
+
+impl Agent for Owner {
+    /// Answers its incarnation and the handle of the probe in the tree it owns.
+    type Msg = Reply<(u64, AgentRef<Probe>)>;
+
+    async fn on_start(&mut self, ctx: &Ctx<Self>) -> Result<(), AgentFailure> {
+        let tree = Supervisor::new("owned", Strategy::OneForOne)
+            .intensity(0, Duration::from_secs(60))
+            .child(probe("owned", &self.log));
+        self.tree = Some(ctx.start_supervisor(tree).await.map_err(|e| AgentFailure::new(e.to_string()))?);
+        Ok(())
+    }
+
+    async fn handle(&mut self, ctx: &Ctx<Self>, reply: Self::Msg) -> Result<(), AgentFailure> {
+        let tree = self.tree.as_ref().ok_or_else(|| AgentFailure::new("no tree"))?;
+        let probe = tree.agent("owned").map_err(|e| AgentFailure::new(e.to_string()))?;
+        reply.send((ctx.incarnation(), probe));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn children_started_through_ctx_stop_with_their_agent_and_their_failure_is_its_failure() {
+    let log = Log::default();
+    let factory = {
+        let log = log.clone();
+        move || Owner { log: log.clone(), tree: None }
+    };
+    let root =
+        Supervisor::new("owners", Strategy::OneForOne).child(ChildSpec::agent("owner", factory)).start().await.unwrap();
+    let owner: AgentRef<Owner> = root.agent("owner").unwrap();
+    let (incarnation, owned) = owner.call(|r| r).await.unwrap();
+    assert_eq!(incarnation, 1);
+    assert_eq!(ping(&owned).await, Ok(1));
+
+    // The owned tree may not restart anything: its probe's crash fails the tree, which fails
+    // the owner, which the root restarts; the new incarnation starts a new tree.
+    owned.try_tell(ProbeMsg::Panic).unwrap();
+    support::eventually("old owned tree closed", || owned.is_closed()).await;
+    support::eventually("owner restarted", || log.count("start:owned") == 2).await;
+    let (incarnation, owned) = owner.call(|r| r).await.unwrap();
+    assert_eq!(incarnation, 2);
+    assert_eq!(ping(&owned).await, Ok(1));
+
+    log.take();
+    root.stop().await;
+    assert_eq!(log.events(), ["stop:owned"], "the owned tree stops with its owner");
+    assert_eq!(log.live(), 0);
+}
