@@ -148,6 +148,7 @@ async fn handle_one<A: Agent>(agent: &mut A, ctx: &Ctx<A>, env: Envelope<A::Msg>
     let span = tracing::info_span!(
         parent: &meta.span,
         "agent.handle",
+        otel.name = %format_args!("{} {}", ctx.name(), A::message_name(&msg)),
         agent = %ctx.name(),
         message = A::message_name(&msg),
         trace_id = %format_args!("{:032x}", scope.trace.trace_id),
