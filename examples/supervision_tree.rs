@@ -45,6 +45,13 @@ impl Cell {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Agents here crash on purpose; print one line per panic instead of a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message =
+            payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        eprintln!("  [panic] {}", message.unwrap_or("(non-string panic payload)"));
+    }));
     let deadline = Duration::from_secs(2);
     println!("starting: root (one-for-one) → [config, pipeline (rest-for-one) → [fetch, parse, store]]");
     let root = Supervisor::new("root", Strategy::OneForOne)

@@ -6,7 +6,7 @@ use syn::parse::Parser;
 
 /// Options given as `#[agent(vis = pub(crate))]`.
 pub(crate) struct AgentArgs {
-    /// Visibility of the generated items; `None` means the default, `pub`.
+    /// Visibility of the generated handle and its methods; `None` means private.
     pub(crate) vis: Option<Visibility>,
 }
 
@@ -27,7 +27,9 @@ pub(crate) fn parse_args(tokens: TokenStream) -> syn::Result<AgentArgs> {
             args.vis = Some(vis);
             Ok(())
         } else {
-            Err(meta.error("unknown `#[agent]` option; the only option is `vis = <visibility>`, e.g. `#[agent(vis = pub(crate))]`"))
+            Err(meta.error(
+                "unknown `#[agent]` option; the only option is `vis = <visibility>`, e.g. `#[agent(vis = pub(crate))]`",
+            ))
         }
     });
     parser.parse2(tokens)?;

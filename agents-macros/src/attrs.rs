@@ -11,7 +11,9 @@ use crate::model::Errors;
 #[derive(Clone, Copy)]
 pub(crate) enum Role {
     /// `fatal` is where `#[handler(fatal)]` said so, for errors about it.
-    Handler { fatal: Option<Span> },
+    Handler {
+        fatal: Option<Span>,
+    },
     OnStart,
     OnStop,
 }
@@ -33,6 +35,11 @@ const ON_STOP: &str = "on_stop";
 
 fn is_ours(attr: &Attribute) -> bool {
     [HANDLER, ON_START, ON_STOP].iter().any(|name| attr.path().is_ident(name))
+}
+
+/// Removes the macro's attributes from `attrs` without looking at them.
+pub(crate) fn strip(attrs: &mut Vec<Attribute>) {
+    attrs.retain(|attr| !is_ours(attr));
 }
 
 /// Removes the macro's attributes from `attrs` and says what they make of the method.

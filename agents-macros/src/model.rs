@@ -12,10 +12,8 @@ pub(crate) struct AgentDef {
     pub(crate) self_ty: TokenStream,
     /// `Counter` for `impl a::Counter`, without any `r#`; prefix of the generated names.
     pub(crate) name: Ident,
-    /// Visibility of the generated enum, handle and handle methods.
-    pub(crate) vis: Visibility,
-    /// Whether `vis` was defaulted rather than written by the user.
-    pub(crate) vis_defaulted: bool,
+    /// Visibility of the generated handle and its methods.
+    pub(crate) ref_vis: Visibility,
     pub(crate) handlers: Vec<Handler>,
     pub(crate) on_start: Option<Hook>,
     pub(crate) on_stop: Option<Hook>,

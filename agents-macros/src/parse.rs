@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote};
 use syn::ext::IdentExt;
-use syn::{Attribute, ImplItem, ImplItemFn, Item, ItemImpl, Type, Visibility};
+use syn::{Attribute, Ident, ImplItem, ImplItemFn, Item, ItemImpl, Type, Visibility};
 
 use crate::args::AgentArgs;
 use crate::attrs::{self, Role};
@@ -15,11 +15,25 @@ use crate::types;
 
 const NOT_AN_IMPL: &str = "`#[agent]` goes on an inherent `impl` block of async handler methods, e.g. `#[agent] impl Counter { async fn add(&mut self, n: u64) -> u64 { .. } }`";
 
+/// What parsing found: the model, if the impl can be an agent at all, and every error.
+///
+/// A handler with a bad signature is reported and left out of the model rather than failing
+/// the whole agent: the `Agent` impl and the handle are still generated for the others, so
+/// the user sees only the errors reported here, not a cascade of "`Counter: Agent` is not
+/// satisfied" from every method that takes `&Ctx<Self>`.
+pub(crate) struct Parsed {
+    pub(crate) def: Option<AgentDef>,
+    pub(crate) errors: syn::Result<()>,
+}
+
 /// Validates `item` and builds the model, reporting all problems at once.
-pub(crate) fn parse_agent(args: AgentArgs, item: Item) -> syn::Result<AgentDef> {
+pub(crate) fn parse_agent(args: AgentArgs, item: Item) -> Parsed {
     let mut item = match item {
         Item::Impl(item) => item,
-        other => return Err(syn::Error::new_spanned(item_head(&other), NOT_AN_IMPL)),
+        other => {
+            let error = syn::Error::new_spanned(item_head(&other), NOT_AN_IMPL);
+            return Parsed { def: None, errors: Err(error) };
+        }
     };
     let mut errors = Errors::default();
     let name = agent_name(&item, &mut errors);
@@ -43,38 +57,35 @@ pub(crate) fn parse_agent(args: AgentArgs, item: Item) -> syn::Result<AgentDef> 
             Role::OnStop => set_hook(&mut on_stop, "on_stop", method, checked.takes_ctx, &mut errors),
         }
     }
-    check_unique_variants(&handlers, &mut errors);
-    errors.finish()?;
+    check_unique_variants(&mut handlers, &mut errors);
 
-    let Some(name) = name else {
-        unreachable!("a missing agent name is reported as an error");
-    };
-    let self_ty = item.self_ty.to_token_stream();
-    let vis_defaulted = args.vis.is_none();
-    let vis = args.vis.unwrap_or_else(|| Visibility::Public(Default::default()));
-    Ok(AgentDef {
-        item,
-        self_ty,
-        name,
-        vis,
-        vis_defaulted,
-        handlers,
-        on_start,
-        on_stop,
-    })
+    let def = name.map(|name| {
+        let self_ty = item.self_ty.to_token_stream();
+        // Private by default, like any item written without `pub`: the handle names the agent
+        // type in `TypedRef::Agent` and `Deref::Target`, and an associated type more private
+        // than its impl is a hard error (E0446), so a `pub` default would reject every private
+        // agent type. (The message enum is always `pub`; see `expand::message_enum`.)
+        let ref_vis = args.vis.unwrap_or(Visibility::Inherited);
+        AgentDef { item, self_ty, name, ref_vis, handlers, on_start, on_stop }
+    });
+    Parsed { def, errors: errors.finish() }
 }
 
 /// The agent's name from `impl Name`, or an error if the impl cannot be an agent.
-fn agent_name(item: &ItemImpl, errors: &mut Errors) -> Option<syn::Ident> {
+fn agent_name(item: &ItemImpl, errors: &mut Errors) -> Option<Ident> {
     if let Some((bang, path, for_token)) = trait_of(item) {
+        let (impl_token, self_ty) = (&item.impl_token, &item.self_ty);
         errors.spanned(
-            quote!(#bang #path #for_token),
-            format_args!("{NOT_AN_IMPL}; not on a trait impl: `#[agent]` writes the `Agent` impl itself"),
+            quote!(#impl_token #bang #path #for_token #self_ty),
+            "`#[agent]` goes on an inherent `impl` block, not on a trait impl: it writes the `Agent` impl itself, from the handler methods",
         );
         return None;
     }
     if !item.generics.params.is_empty() {
-        errors.spanned(&item.generics, "generic agents/handlers are not supported: the message enum needs concrete types");
+        errors.spanned(
+            &item.generics,
+            "generic agents/handlers are not supported: the message enum needs concrete types",
+        );
         return None;
     }
     let segment = match types::peel(&item.self_ty) {
@@ -106,7 +117,9 @@ fn item_head(item: &Item) -> TokenStream {
     let mut tokens = item.to_token_stream().into_iter().skip_while(is_attr_token).peekable();
     let mut head = TokenStream::new();
     // Stop at the body so the error marks `struct Counter`, not the whole definition.
-    while let Some(tree) = tokens.next_if(|tree| !matches!(tree, proc_macro2::TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace)) {
+    while let Some(tree) = tokens.next_if(
+        |tree| !matches!(tree, proc_macro2::TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace),
+    ) {
         head.extend([tree]);
     }
     if head.is_empty() { item.to_token_stream() } else { head }
@@ -158,29 +171,33 @@ fn set_hook(slot: &mut Option<Hook>, kind: &str, method: &ImplItemFn, takes_ctx:
     if let Some(first) = slot {
         errors.spanned(
             ident,
-            format_args!("`#[{kind}]` is given twice, on `{}` and on `{ident}`; an agent has at most one", first.method),
+            format_args!(
+                "`#[{kind}]` is given twice, on `{}` and on `{ident}`; an agent has at most one",
+                first.method
+            ),
         );
         return;
     }
     *slot = Some(Hook { method: ident.clone(), takes_ctx });
 }
 
-/// Two handlers must not share a variant: `do_it` and `doIt` both give `DoIt`.
-fn check_unique_variants(handlers: &[Handler], errors: &mut Errors) {
-    let mut seen: BTreeMap<String, &Handler> = BTreeMap::new();
-    for handler in handlers {
+/// Two handlers must not share a variant: `do_it` and `doIt` both give `DoIt`. The later one
+/// is reported and dropped.
+fn check_unique_variants(handlers: &mut Vec<Handler>, errors: &mut Errors) {
+    let mut seen: BTreeMap<String, Ident> = BTreeMap::new();
+    handlers.retain(|handler| {
         let variant = handler.variant.to_string();
-        match seen.get(&variant) {
-            Some(first) => errors.spanned(
+        if let Some(first) = seen.get(&variant) {
+            errors.spanned(
                 &handler.method,
                 format_args!(
-                    "handlers `{}` and `{}` both map to message variant `{variant}`; rename one of them",
-                    first.method, handler.method,
+                    "handlers `{first}` and `{}` both map to message variant `{variant}`; rename one of them",
+                    handler.method,
                 ),
-            ),
-            None => {
-                seen.insert(variant, handler);
-            }
+            );
+            return false;
         }
-    }
+        seen.insert(variant, handler.method.clone());
+        true
+    });
 }

@@ -34,13 +34,14 @@ pub(crate) fn check(sig: &Signature, role: Role, agent: &Ident, errors: &mut Err
         let (fn_token, ident) = (&sig.fn_token, &sig.ident);
         let hint = match role {
             Role::Handler { .. } => "; move helper methods to a separate `impl` block",
-            Role::OnStart => ": `async fn start(&mut self, ctx: &Ctx<Self>) -> Result<(), AgentFailure>`",
-            Role::OnStop => ": `async fn stop(&mut self, ctx: &Ctx<Self>)`",
+            Role::OnStart => ", as in `async fn init(&mut self, ctx: &Ctx<Self>) -> Result<(), AgentFailure>`",
+            Role::OnStop => ", as in `async fn shutdown(&mut self, ctx: &Ctx<Self>)`",
         };
         errors.spanned(quote::quote!(#fn_token #ident), format!("{what} must be `async fn`{hint}"));
     }
     if let Safety::Unsafe(unsafety) = &sig.safety {
-        errors.spanned(unsafety, format!("{what} cannot be `unsafe fn`: the generated code calls them without `unsafe`"));
+        errors
+            .spanned(unsafety, format!("{what} cannot be `unsafe fn`: the generated code calls them without `unsafe`"));
     }
     if let Some(abi) = &sig.abi {
         errors.spanned(abi, format!("{what} cannot declare an ABI"));
@@ -64,7 +65,7 @@ pub(crate) fn check(sig: &Signature, role: Role, agent: &Ident, errors: &mut Err
             ),
         },
         _ => errors.spanned(
-            &name_and_params(sig),
+            name_and_params(sig),
             format!(
                 "{what} need a `&self` or `&mut self` receiver; an associated function without `self` cannot handle messages, so move it to a separate `impl` block"
             ),
@@ -79,18 +80,19 @@ pub(crate) fn check(sig: &Signature, role: Role, agent: &Ident, errors: &mut Err
             CtxShape::Shared(ctx_agent) if index == 1 => {
                 takes_ctx = true;
                 if !types::names_agent(ctx_agent, agent) {
-                    errors.spanned(ctx_agent, format!("this is the context of another agent: write `&Ctx<Self>` (or `&Ctx<{agent}>`)"));
+                    errors.spanned(
+                        ctx_agent,
+                        format!("this is the context of another agent: write `&Ctx<Self>` (or `&Ctx<{agent}>`)"),
+                    );
                 }
             }
-            CtxShape::Shared(_) => errors.spanned(
-                arg,
-                "the context parameter must come first, right after `self`".to_owned(),
-            ),
+            CtxShape::Shared(_) => {
+                errors.spanned(arg, "the context parameter must come first, right after `self`".to_owned())
+            }
             CtxShape::Wrong => errors.spanned(&arg.ty, "take the context as `&Ctx<Self>`".to_owned()),
-            CtxShape::NotCtx if !matches!(role, Role::Handler { .. }) => errors.spanned(
-                arg,
-                format!("{what} take only `self` and, optionally, `ctx: &Ctx<Self>`"),
-            ),
+            CtxShape::NotCtx if !matches!(role, Role::Handler { .. }) => {
+                errors.spanned(arg, format!("{what} take only `self` and, optionally, `ctx: &Ctx<Self>`"))
+            }
             CtxShape::NotCtx => {
                 params.extend(message_param(&arg.pat, &arg.ty, errors));
             }
@@ -103,7 +105,7 @@ pub(crate) fn check(sig: &Signature, role: Role, agent: &Ident, errors: &mut Err
     };
     if let Some(message) = output_problem(&output, role) {
         match &sig.output {
-            ReturnType::Default => errors.spanned(&name_and_params(sig), message),
+            ReturnType::Default => errors.spanned(name_and_params(sig), message),
             ReturnType::Type(_, ty) => errors.spanned(ty, message),
         }
     }
@@ -157,7 +159,9 @@ fn output_problem(output: &Type, role: Role) -> Option<String> {
                 .is_some_and(|(ok, err)| types::is_unit(ok) && types::is_agent_failure(err));
             (!fits).then(|| "`#[on_start]` hooks must return `Result<(), AgentFailure>`; an `Err` fails the start".to_owned())
         }
-        Role::OnStop => (!types::is_unit(output)).then(|| "`#[on_stop]` hooks return nothing".to_owned()),
+        Role::OnStop => {
+            (!types::is_unit(output)).then(|| "`#[on_stop]` hooks return `()`: nobody receives what they return".to_owned())
+        }
     }
 }
 

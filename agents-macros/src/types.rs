@@ -91,16 +91,17 @@ pub(crate) fn ctx_shape(ty: &Type) -> CtxShape<'_> {
 
 /// `true` if `ty` is written `Self` or a path whose last segment is `agent` (the impl's type).
 pub(crate) fn names_agent(ty: &Type, agent: &Ident) -> bool {
-    last_segment(ty).is_some_and(|segment| {
-        segment.arguments.is_none() && (segment.ident == "Self" || segment.ident == *agent)
-    })
+    last_segment(ty)
+        .is_some_and(|segment| segment.arguments.is_none() && (segment.ident == "Self" || segment.ident == *agent))
 }
 
 /// A description of a parameter or return type that cannot travel in a message, if any.
 /// References and `impl Trait` would make the message enum borrow or be generic.
 pub(crate) fn unsendable_reason(ty: &Type) -> Option<&'static str> {
     match peel(ty) {
-        Type::Reference(_) => Some("a reference"),
+        Type::Reference(reference) if reference.lifetime.as_ref().is_none_or(|l| l.ident != "static") => {
+            Some("a borrowed reference")
+        }
         Type::ImplTrait(_) => Some("an `impl Trait` type"),
         Type::Infer(_) => Some("an inferred type"),
         _ => None,

@@ -12,9 +12,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use common::{install_metrics, runtime, Peer};
+use common::{Peer, install_metrics, runtime};
 
 /// One-way: each iteration is one message; a sample sends `iters` messages from a producer
 /// task and ends when the consumer has handled the last one (a final ask).
@@ -73,5 +73,18 @@ fn ask(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, one_way, ask);
+/// What building one envelope's meta costs on the sending side (every `tell` and `ask` pays it),
+/// and its parts, to explain the one-way and ask figures.
+fn envelope_meta(c: &mut Criterion) {
+    use ractor_agents::agent::{Meta, TraceContext};
+    let mut group = c.benchmark_group("envelope_meta");
+    group.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(2));
+    group.bench_function("Meta::outgoing(None)", |b| b.iter(|| std::hint::black_box(Meta::outgoing(None))));
+    group.bench_function("TraceContext::new_root", |b| b.iter(|| std::hint::black_box(TraceContext::new_root())));
+    group.bench_function("tokio Instant::now", |b| b.iter(|| std::hint::black_box(tokio::time::Instant::now())));
+    group.bench_function("tracing Span::current", |b| b.iter(|| std::hint::black_box(tracing::Span::current())));
+    group.finish();
+}
+
+criterion_group!(benches, one_way, ask, envelope_meta);
 criterion_main!(benches);

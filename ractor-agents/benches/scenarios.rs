@@ -5,7 +5,7 @@
 //! ```text
 //! cargo bench -p ractor-agents --bench scenarios -- [all|throughput|ask|spawn|restart|loss]
 //!     [--runs 3] [--messages 1000000] [--asks 200000] [--agents 100000] [--restarts 10000]
-//!     [--loss-restarts 1000]
+//!     [--loss-restarts 1000] [--loss-per-restart 5000] [--tracing <filter>] [--only <peer>]
 //! ```
 //!
 //! Every figure is the median of `--runs` runs (default 3); each run builds a fresh tokio
@@ -17,8 +17,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -34,7 +34,21 @@ struct Options {
     agents: usize,
     restarts: u64,
     loss_restarts: u64,
+    loss_per_restart: u64,
     rest: Vec<String>,
+    tracing: Option<String>,
+}
+
+/// `--only <text>`: run only the peers whose name contains `text`, and print no summary
+/// (for profiling one peer).
+static ONLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn selected(name: &str) -> bool {
+    ONLY.get().is_none_or(|only| name.contains(only.as_str()))
+}
+
+fn profiling() -> bool {
+    ONLY.get().is_some()
 }
 
 fn parse_args() -> Options {
@@ -46,9 +60,26 @@ fn parse_args() -> Options {
         agents: 100_000,
         restarts: 10_000,
         loss_restarts: 1_000,
+        loss_per_restart: 5_000,
         rest: Vec::new(),
+        tracing: None,
     };
-    let mut args = std::env::args().skip(1);
+    let all_args: Vec<String> = std::env::args().skip(1).collect();
+    if all_args.is_empty() {
+        // `cargo test --all-targets` runs this binary with no arguments (`cargo bench` passes
+        // `--bench`): a smoke test with tiny sizes, so the harness is checked but stays fast.
+        return Options {
+            runs: 1,
+            messages: 20_000,
+            asks: 2_000,
+            agents: 200,
+            restarts: 50,
+            loss_restarts: 20,
+            loss_per_restart: 500,
+            ..o
+        };
+    }
+    let mut args = all_args.into_iter();
     while let Some(arg) = args.next() {
         let mut num = |name: &str| -> u64 {
             args.next().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or_else(|| panic!("{name} needs a number"))
@@ -62,6 +93,20 @@ fn parse_args() -> Options {
             "--agents" => o.agents = num("--agents") as usize,
             "--restarts" => o.restarts = num("--restarts"),
             "--loss-restarts" => o.loss_restarts = num("--loss-restarts"),
+            "--loss-per-restart" => o.loss_per_restart = num("--loss-per-restart").max(2),
+            "--tracing" => {
+                // Install a real tracing subscriber (fmt to a sink) at this level, as a service
+                // would; at `info` the per-message `agent.handle` span is enabled.
+                let level = args.next().expect("--tracing <filter>");
+                tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::new(&level))
+                    .with_writer(std::io::sink)
+                    .init();
+                o.tracing = Some(level);
+            }
+            "--only" => {
+                let _ = ONLY.set(args.next().expect("--only <peer>"));
+            }
             s if s.starts_with("--") => panic!("unknown option {s}"),
             s if o.rest.is_empty() && o.scenario == "all" && s != "all" => {
                 o.scenario = s.to_owned();
@@ -83,9 +128,11 @@ fn main() {
     }
     println!(
         "ractor-agents scenarios: tokio multi-thread runtime, {WORKERS} workers; medians of {} runs; \
-         Prometheus recorder installed",
-        o.runs
+         Prometheus recorder installed; tracing subscriber: {}",
+        o.runs,
+        o.tracing.as_deref().map_or("none".to_owned(), |l| format!("fmt to a sink, filter `{l}`"))
     );
+    println!("load average at start: {}", loadavg());
     let all = o.scenario == "all";
     if all || o.scenario == "throughput" {
         throughput(&o);
@@ -102,6 +149,12 @@ fn main() {
     if all || o.scenario == "loss" {
         loss(&o);
     }
+    println!("load average at end: {}", loadavg());
+}
+
+/// `/proc/loadavg`, printed so a run disturbed by other work on the machine shows it.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.trim().to_owned()).unwrap_or_default()
 }
 
 /// Runs `f` on a fresh runtime, inside a spawned task (so it runs on a worker thread).
@@ -120,11 +173,11 @@ fn fmt_list(values: &[f64], unit: &str, scale: f64) -> String {
 
 fn throughput(o: &Options) {
     install_metrics();
-    let peers = ["ours-tell", "ours-try_tell", "ractor", "kameo", "tokio"];
+    let peers = ["ours-tell", "ours-tell-64k", "ours-try_tell", "ractor", "kameo", "tokio"];
     let mut rates: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let n = o.messages;
     for run in 0..o.runs {
-        for peer in peers {
+        for peer in peers.into_iter().filter(|p| selected(p)) {
             let (elapsed, count) = on_fresh_runtime(async move {
                 let p = Peer::start(peer).await;
                 p.one_way(n / 10).await; // warm-up
@@ -137,11 +190,22 @@ fn throughput(o: &Options) {
             rates.entry(peer).or_default().push(rate);
         }
     }
+    if profiling() {
+        return;
+    }
     let handled = handled_metric("Counter").unwrap_or(0.0);
     let mut m = |p: &str| median(rates.get_mut(p).expect("peer"));
-    let (tell, try_tell, ractor, kameo, tokio) = (m("ours-tell"), m("ours-try_tell"), m("ractor"), m("kameo"), m("tokio"));
+    let (tell, tell_large, try_tell) = (m("ours-tell"), m("ours-tell-64k"), m("ours-try_tell"));
+    let (ractor, kameo, tokio) = (m("ractor"), m("kameo"), m("tokio"));
     println!("\n== one-way throughput: {n} messages, producer task → one consumer, until the last is handled ==");
-    println!("   (prometheus counter ractor_agents_agent_messages_handled_total{{agent_type=\"Counter\"}} = {handled})");
+    println!(
+        "   (size_of: Envelope<CounterMsg> {} B, Meta {} B; ractor boxes each message, kameo too)",
+        std::mem::size_of::<ractor_agents::agent::Envelope<CounterMsg>>(),
+        std::mem::size_of::<ractor_agents::agent::Meta>()
+    );
+    println!(
+        "   (prometheus counter ractor_agents_agent_messages_handled_total{{agent_type=\"Counter\"}} = {handled})"
+    );
     for (name, v) in [("ractor cast", ractor), ("kameo tell", kameo), ("tokio mpsc", tokio)] {
         println!("   peer  {name:<38} {:>7.2} M/s   [{}]", v / 1e6, fmt_list(&rates_of(&rates, name), "", 1e6));
     }
@@ -155,6 +219,12 @@ fn throughput(o: &Options) {
         tell / kameo,
         tokio / 1e6,
         tell / tokio
+    );
+    println!(
+        "tell throughput (tell().await, cap {LARGE_MAILBOX}): ours {:.2} M/s | ractor cast {:.2} M/s | ratio {:.2}x",
+        tell_large / 1e6,
+        ractor / 1e6,
+        tell_large / ractor
     );
     println!(
         "try_tell throughput (cap {LARGE_MAILBOX}): ours {:.2} M/s | ractor cast {:.2} M/s | ratio {:.2}x (target ≥ 2.5x)",
@@ -197,7 +267,7 @@ fn ask(o: &Options) {
     let mut p99s: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let n = o.asks;
     for run in 0..o.runs {
-        for (label, peer, no_timeout) in peers {
+        for (label, peer, no_timeout) in peers.into_iter().filter(|p| selected(p.0)) {
             let hist = on_fresh_runtime(async move {
                 let p = Peer::start(peer).await;
                 for _ in 0..n / 10 {
@@ -225,6 +295,9 @@ fn ask(o: &Options) {
             p50s.entry(label).or_default().push(p50);
             p99s.entry(label).or_default().push(p99);
         }
+    }
+    if profiling() {
+        return;
     }
     let get = |m: &mut BTreeMap<&str, Vec<f64>>, l: &str| median(m.get_mut(l).expect("label")) / 1e3;
     let ours = (get(&mut p50s, peers[0].0), get(&mut p99s, peers[0].0));
@@ -301,7 +374,9 @@ fn spawn_child(variant: &str, n: usize) {
                         let (a, _) = if variant == "ractor" {
                             ractor::Actor::spawn(None, RactorCounter, ()).await.expect("spawn")
                         } else {
-                            ractor::Actor::spawn_linked(None, RactorCounter, (), parent.get_cell()).await.expect("spawn")
+                            ractor::Actor::spawn_linked(None, RactorCounter, (), parent.get_cell())
+                                .await
+                                .expect("spawn")
                         };
                         keep.push(Box::new(a));
                     }
@@ -392,7 +467,7 @@ fn spawn(o: &Options) {
     let mut secs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut bytes: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for run in 0..o.runs {
-        for (variant, label) in SPAWN_VARIANTS {
+        for (variant, label) in SPAWN_VARIANTS.into_iter().filter(|v| selected(v.0)) {
             let out = Command::new(&exe)
                 .args(["spawn-child", variant, "--agents", &n.to_string()])
                 .output()
@@ -417,6 +492,9 @@ fn spawn(o: &Options) {
             secs.entry(variant).or_default().push(s);
             bytes.entry(variant).or_default().push(per);
         }
+    }
+    if profiling() {
+        return;
     }
     println!("\n== spawn {n} agents (sequentially, from one task; each process spawns one kind) ==");
     let med = |m: &mut BTreeMap<&str, Vec<f64>>, v: &str| m.get_mut(v).map(|x| median(x)).unwrap_or(f64::NAN);
@@ -477,7 +555,7 @@ async fn restart_ours(n: u64) -> RestartRun {
 
 async fn restart_ractor(n: u64) -> RestartRun {
     let shared = Arc::new(Shared::default());
-    let (sup, slot) = start_ractor_fragile(shared.clone()).await;
+    let (sup, mut slot) = start_ractor_fragile(shared.clone()).await;
     let mut hist = histogram();
     let mut failed = 0;
     let mut last = 1;
@@ -485,17 +563,18 @@ async fn restart_ractor(n: u64) -> RestartRun {
         let t = Instant::now();
         let (_, child) = resolve(&slot);
         child.cast(RactorFragileMsg::Poison).expect("cast poison");
+        let (mut generation, mut child) = resolve(&slot);
         loop {
-            // The caller's only way to reach the new incarnation: re-resolve after a failure.
-            let (_, child) = resolve(&slot);
             match child.call(RactorFragileMsg::Ping, Some(ASK_DEADLINE)).await {
                 Ok(ractor::rpc::CallResult::Success(inc)) if inc > last => {
                     last = inc;
                     break;
                 }
                 _ => {
+                    // The caller's only way to reach the new incarnation: wait for the
+                    // supervisor to publish it, then call again.
                     failed += 1;
-                    tokio::task::yield_now().await;
+                    (generation, child) = re_resolve(&mut slot, generation).await;
                 }
             }
         }
@@ -545,7 +624,7 @@ fn restart(o: &Options) {
     let mut p99s: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut fails: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for run in 0..o.runs {
-        for peer in peers {
+        for peer in peers.into_iter().filter(|p| selected(p)) {
             let r = match peer {
                 "ours" => on_fresh_runtime(restart_ours(n)),
                 "ractor hand-written sup" => on_fresh_runtime(restart_ractor(n)),
@@ -566,6 +645,9 @@ fn restart(o: &Options) {
             p99s.entry(peer).or_default().push(p99 / 1e3);
             fails.entry(peer).or_default().push(r.failed as f64);
         }
+    }
+    if profiling() {
+        return;
     }
     let m = |map: &mut BTreeMap<&str, Vec<f64>>, p: &str| median(map.get_mut(p).expect("peer"));
     println!("\n== restart latency: poison → panic → restart → ask answered through the same handle; {n} restarts ==");
@@ -614,25 +696,23 @@ struct LossRun {
     secs: f64,
 }
 
-/// Messages the flood must get accepted between two poisons (so each crash has a full queue).
-const FLOOD_BETWEEN_POISONS: u64 = 2_000;
-
-async fn wait_accepted(accepted: &AtomicU64, since: u64) {
-    while accepted.load(Ordering::Relaxed) < since + FLOOD_BETWEEN_POISONS {
+/// Waits until the producer has had `mark` messages accepted.
+async fn wait_accepted(accepted: &AtomicU64, mark: u64) {
+    while accepted.load(Ordering::Relaxed) < mark {
         tokio::task::yield_now().await;
     }
 }
 
-async fn loss_ours(restarts: u64) -> LossRun {
+async fn loss_ours(restarts: u64, per: u64) -> LossRun {
     let shared = Arc::new(Shared::default());
     let (root, agent) = start_ours_fragile(shared.clone()).await;
     let accepted = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let total = restarts * per;
     let t = Instant::now();
     let producer = {
-        let (agent, accepted, stop) = (agent.clone(), accepted.clone(), stop.clone());
+        let (agent, accepted) = (agent.clone(), accepted.clone());
         tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
+            while accepted.load(Ordering::Relaxed) < total {
                 if agent.tell(FragileMsg::Work).await.is_ok() {
                     accepted.fetch_add(1, Ordering::Relaxed);
                 }
@@ -641,9 +721,9 @@ async fn loss_ours(restarts: u64) -> LossRun {
     };
     let mut failed_asks = 0;
     let mut last = 1;
-    for _ in 0..restarts {
-        let since = accepted.load(Ordering::Relaxed);
-        wait_accepted(&accepted, since).await;
+    for i in 1..=restarts {
+        // Poisons land in the middle of each `per` messages of the flood.
+        wait_accepted(&accepted, i * per - per / 2).await;
         agent.tell(FragileMsg::Poison).await.expect("tell poison");
         loop {
             match agent.call(FragileMsg::Ping).deadline(ASK_DEADLINE).await {
@@ -655,7 +735,6 @@ async fn loss_ours(restarts: u64) -> LossRun {
             }
         }
     }
-    stop.store(true, Ordering::Relaxed);
     producer.await.expect("producer");
     // FIFO: once this is answered, everything accepted before it was handled or lost.
     agent.call(FragileMsg::Ping).deadline(ASK_DEADLINE).await.expect("final ping");
@@ -670,24 +749,25 @@ async fn loss_ours(restarts: u64) -> LossRun {
     }
 }
 
-async fn loss_ractor(restarts: u64) -> LossRun {
+async fn loss_ractor(restarts: u64, per: u64) -> LossRun {
     let shared = Arc::new(Shared::default());
-    let (sup, slot) = start_ractor_fragile(shared.clone()).await;
+    let (sup, mut slot) = start_ractor_fragile(shared.clone()).await;
     let accepted = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let total = restarts * per;
     let t = Instant::now();
     let producer = {
-        let (slot, shared, accepted, stop) = (slot.clone(), shared.clone(), accepted.clone(), stop.clone());
+        let (mut slot, shared, accepted) = (slot.clone(), shared.clone(), accepted.clone());
         tokio::spawn(async move {
             // ractor's mailbox is unbounded; to compare like with like the producer keeps at most
             // `PEER_CAPACITY` messages outstanding per incarnation (what our bounded mailbox does).
             let (mut generation, mut child) = resolve(&slot);
             let mut sent = 0u64;
             let mut base = shared.handled.load(Ordering::Relaxed);
-            while !stop.load(Ordering::Relaxed) {
-                let (g, c) = resolve(&slot);
-                if g != generation {
-                    (generation, child, sent, base) = (g, c, 0, shared.handled.load(Ordering::Relaxed));
+            while accepted.load(Ordering::Relaxed) < total {
+                if slot.has_changed().unwrap_or(false) {
+                    (generation, child) = resolve(&slot);
+                    slot.mark_unchanged();
+                    (sent, base) = (0, shared.handled.load(Ordering::Relaxed));
                 }
                 if sent - (shared.handled.load(Ordering::Relaxed) - base) >= PEER_CAPACITY as u64 {
                     tokio::task::yield_now().await;
@@ -697,20 +777,22 @@ async fn loss_ractor(restarts: u64) -> LossRun {
                     accepted.fetch_add(1, Ordering::Relaxed);
                     sent += 1;
                 } else {
-                    tokio::task::yield_now().await;
+                    (generation, child) = re_resolve(&mut slot, generation).await;
+                    slot.mark_unchanged();
+                    (sent, base) = (0, shared.handled.load(Ordering::Relaxed));
                 }
             }
         })
     };
     let mut failed_asks = 0;
     let mut last = 1;
-    for _ in 0..restarts {
-        let since = accepted.load(Ordering::Relaxed);
-        wait_accepted(&accepted, since).await;
+    for i in 1..=restarts {
+        // Poisons land in the middle of each `per` messages of the flood.
+        wait_accepted(&accepted, i * per - per / 2).await;
         let (_, child) = resolve(&slot);
         child.cast(RactorFragileMsg::Poison).expect("cast poison");
+        let (mut generation, mut child) = resolve(&slot);
         loop {
-            let (_, child) = resolve(&slot);
             match child.call(RactorFragileMsg::Ping, Some(ASK_DEADLINE)).await {
                 Ok(ractor::rpc::CallResult::Success(inc)) if inc > last => {
                     last = inc;
@@ -718,12 +800,11 @@ async fn loss_ractor(restarts: u64) -> LossRun {
                 }
                 _ => {
                     failed_asks += 1;
-                    tokio::task::yield_now().await;
+                    (generation, child) = re_resolve(&mut slot, generation).await;
                 }
             }
         }
     }
-    stop.store(true, Ordering::Relaxed);
     producer.await.expect("producer");
     let (_, child) = resolve(&slot);
     let _ = child.call(RactorFragileMsg::Ping, Some(ASK_DEADLINE)).await;
@@ -738,16 +819,16 @@ async fn loss_ractor(restarts: u64) -> LossRun {
     }
 }
 
-async fn loss_kameo(restarts: u64) -> LossRun {
+async fn loss_kameo(restarts: u64, per: u64) -> LossRun {
     let shared = Arc::new(Shared::default());
     let (sup, child) = start_kameo_fragile(shared.clone()).await;
     let accepted = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let total = restarts * per;
     let t = Instant::now();
     let producer = {
-        let (child, accepted, stop) = (child.clone(), accepted.clone(), stop.clone());
+        let (child, accepted) = (child.clone(), accepted.clone());
         tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
+            while accepted.load(Ordering::Relaxed) < total {
                 if child.tell(KWork).await.is_ok() {
                     accepted.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -758,9 +839,9 @@ async fn loss_kameo(restarts: u64) -> LossRun {
     };
     let mut failed_asks = 0;
     let mut last = 1;
-    for _ in 0..restarts {
-        let since = accepted.load(Ordering::Relaxed);
-        wait_accepted(&accepted, since).await;
+    for i in 1..=restarts {
+        // Poisons land in the middle of each `per` messages of the flood.
+        wait_accepted(&accepted, i * per - per / 2).await;
         child.tell(KPoison).await.expect("tell poison");
         loop {
             match child.ask(KPing).await {
@@ -775,7 +856,6 @@ async fn loss_kameo(restarts: u64) -> LossRun {
             }
         }
     }
-    stop.store(true, Ordering::Relaxed);
     producer.await.expect("producer");
     let _ = child.ask(KPing).await;
     let secs = t.elapsed().as_secs_f64();
@@ -793,16 +873,17 @@ fn loss(o: &Options) {
     install_metrics();
     silence_panics();
     let n = o.loss_restarts;
+    let per = o.loss_per_restart;
     let peers = ["ours", "ractor hand-written sup", "kameo supervise"];
     let mut pct: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut lost_abs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut fails: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for run in 0..o.runs {
-        for peer in peers {
+        for peer in peers.into_iter().filter(|p| selected(p)) {
             let r = match peer {
-                "ours" => on_fresh_runtime(loss_ours(n)),
-                "ractor hand-written sup" => on_fresh_runtime(loss_ractor(n)),
-                _ => on_fresh_runtime(loss_kameo(n)),
+                "ours" => on_fresh_runtime(loss_ours(n, per)),
+                "ractor hand-written sup" => on_fresh_runtime(loss_ractor(n, per)),
+                _ => on_fresh_runtime(loss_kameo(n, per)),
             };
             let lost = r.accepted.saturating_sub(r.handled);
             let p = lost as f64 * 100.0 / r.accepted.max(1) as f64;
@@ -822,20 +903,24 @@ fn loss(o: &Options) {
             fails.entry(peer).or_default().push(r.failed_asks as f64);
         }
     }
+    if profiling() {
+        return;
+    }
     let m = |map: &mut BTreeMap<&str, Vec<f64>>, p: &str| median(map.get_mut(p).expect("peer"));
-    let rows: Vec<_> =
-        peers.iter().map(|p| (*p, m(&mut pct, p), m(&mut lost_abs, p), m(&mut fails, p))).collect();
+    let rows: Vec<_> = peers.iter().map(|p| (*p, m(&mut pct, p), m(&mut lost_abs, p), m(&mut fails, p))).collect();
     println!(
-        "\n== message loss: a producer floods tells (≤ {PEER_CAPACITY} outstanding) while the agent is poisoned {n} times \
-         ({FLOOD_BETWEEN_POISONS} accepted between poisons); poison messages are not counted ==",
+        "\n== message loss: a producer floods {} tells (≤ {PEER_CAPACITY} outstanding) while the agent is poisoned {n} times \
+         (one poison per {per} messages, then wait for the restart); poison messages are not counted ==",
+        n * per
     );
     println!(
-        "loss: ours {:.0} lost ({:.3} %, target 0: {}) | ractor hand-written {:.0} lost ({:.2} %) | kameo {:.0} lost ({:.3} %)",
+        "loss: ours {:.0} lost ({:.3} %, target 0: {}) | ractor hand-written {:.0} lost ({:.2} %, {:.0} per restart) | kameo {:.0} lost ({:.3} %)",
         rows[0].2,
         rows[0].1,
         if rows[0].2 == 0.0 { "meets" } else { "MISSES" },
         rows[1].2,
         rows[1].1,
+        rows[1].2 / n as f64,
         rows[2].2,
         rows[2].1
     );

@@ -34,6 +34,9 @@
 //! # Ok(()) }
 //! ```
 
+// Lets `#[agent]` expansions (which name `::ractor_agents`) compile inside this crate's own tests.
+extern crate self as ractor_agents;
+
 pub mod agent;
 pub mod supervisor;
 pub mod telemetry;
@@ -43,13 +46,10 @@ pub use agents_macros::agent;
 
 /// The names most programs need.
 pub mod prelude {
-    pub use crate::agent::{
-        Agent, AgentFailure, AgentOptions, AgentRef, AskError, Ctx, Reply, SpawnError, TellError,
-    };
     pub use crate::agent::TypedRef;
+    pub use crate::agent::{Agent, AgentFailure, AgentOptions, AgentRef, AskError, Ctx, Reply, SpawnError, TellError};
     pub use crate::supervisor::{
-        Backoff, ChildSpec, DynamicSupervisor, Restart, Shutdown, StartError, Strategy, Supervisor,
-        SupervisorRef,
+        Backoff, ChildSpec, DynamicSupervisor, Restart, Shutdown, StartError, Strategy, Supervisor, SupervisorRef,
     };
     pub use agents_macros::agent;
 }

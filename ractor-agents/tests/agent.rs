@@ -1,6 +1,9 @@
 //! Agents: bounded mailboxes, asks with deadlines, errors vs crashes, handles across restarts,
 //! and messages that carry meta.
 
+// Test code: a panic on an unexpected `Err` is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +42,7 @@ impl Agent for Gated {
                 reply.send(());
             }
             GatedMsg::Divide(n, reply) => {
-                reply.send(if n == 0 { Err("division by zero".into()) } else { Ok(100 / n) });
+                reply.send(100u32.checked_div(n).ok_or_else(|| "division by zero".to_string()));
             }
         }
         Ok(())
@@ -152,7 +155,12 @@ async fn asks_queued_behind_a_crashing_message_are_answered_by_the_next_incarnat
     assert_eq!(support::ping(&p).await, Ok(1));
     p.try_tell(support::ProbeMsg::Sleep(Duration::from_millis(20))).unwrap();
     p.try_tell(support::ProbeMsg::Panic).unwrap();
-    let asks: Vec<_> = (0..10).map(|_| { let p = p.clone(); tokio::spawn(async move { support::ping(&p).await }) }).collect();
+    let asks: Vec<_> = (0..10)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { support::ping(&p).await })
+        })
+        .collect();
     for ask in asks {
         assert_eq!(ask.await.unwrap(), Ok(2), "every ask is answered by incarnation 2, none fails");
     }
@@ -202,10 +210,8 @@ async fn no_accepted_message_is_lost_across_a_thousand_restarts_under_a_flood_of
         }
         tally.tell(0).await.unwrap();
     }
-    support::eventually("every accepted message handled", || {
-        handled.load(Ordering::SeqCst) == RESTARTS * PER_RESTART
-    })
-    .await;
+    support::eventually("every accepted message handled", || handled.load(Ordering::SeqCst) == RESTARTS * PER_RESTART)
+        .await;
     assert_eq!(sum.load(Ordering::SeqCst), expected_sum);
     let restarts = root.children().await.unwrap()[0].restarts;
     assert_eq!(restarts, RESTARTS);
@@ -215,14 +221,14 @@ async fn no_accepted_message_is_lost_across_a_thousand_restarts_under_a_flood_of
 /// Forwards what it is told to `next`, and reports the trace it saw.
 struct Relay {
     next: Option<AgentRef<Relay>>,
-    seen: Arc<Mutex<Vec<(String, TraceContext, Option<TraceContext>)>>>,
+    seen: Arc<Mutex<Vec<(String, TraceContext)>>>,
 }
 
 impl Agent for Relay {
     type Msg = Reply<()>;
     async fn handle(&mut self, ctx: &Ctx<Self>, reply: Reply<()>) -> Result<(), AgentFailure> {
         let current = ctx.trace().expect("a handler runs in a trace scope");
-        self.seen.lock().unwrap().push((ctx.name().to_owned(), current, None));
+        self.seen.lock().unwrap().push((ctx.name().to_owned(), current));
         if let Some(next) = &self.next {
             let _ = next.call(|r| r).await;
         }

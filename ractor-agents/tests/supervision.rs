@@ -1,5 +1,8 @@
 //! One test per sentence of `docs/supervision.md` (S1–S22); each name is the sentence.
 
+// Test code: a panic on an unexpected `Err` is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::collections::HashMap;
@@ -9,7 +12,7 @@ use std::time::Duration;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use ractor_agents::prelude::*;
 use ractor_agents::supervisor::{SupervisorError, SupervisorExit};
-use support::{ping, Log, Probe, ProbeMsg};
+use support::{Log, Probe, ProbeMsg, ping};
 
 fn probe(id: &'static str, log: &Log) -> ChildSpec {
     ChildSpec::agent(id, Probe::factory(id, log))
@@ -194,7 +197,8 @@ async fn s12_a_child_exit_never_stops_its_supervisor_by_itself() {
         .await
         .unwrap();
     agent(&root, "t").try_tell(ProbeMsg::Panic).unwrap();
-    support::eventually("temporary child gone", || agent(&root, "a").is_closed() || root.agent::<Probe>("t").is_err()).await;
+    support::eventually("temporary child gone", || agent(&root, "a").is_closed() || root.agent::<Probe>("t").is_err())
+        .await;
     assert!(root.is_running());
     assert_eq!(ping(&agent(&root, "a")).await, Ok(1));
     root.stop().await;
@@ -253,16 +257,25 @@ async fn s15_a_burst_beyond_the_intensity_stops_all_children_in_reverse_and_the_
     log.take();
     crash(&root, "b").await;
     let exit = root.wait().await;
-    assert!(matches!(&exit, SupervisorExit::Failed(reason) if reason.contains("exceeded its restart intensity")), "{exit:?}");
+    assert!(
+        matches!(&exit, SupervisorExit::Failed(reason) if reason.contains("exceeded its restart intensity")),
+        "{exit:?}"
+    );
     assert_eq!(log.events(), ["stop:c", "stop:a"]);
     assert!(agent(&root, "a").is_closed() && agent(&root, "c").is_closed());
     assert!(!root.is_running());
 }
 
 fn chain(level3_leaf: &Log, top_intensity: u32) -> Supervisor {
-    let l3 = Supervisor::new("l3", Strategy::OneForOne).intensity(0, Duration::from_secs(60)).child(probe("leaf", level3_leaf));
-    let l2 = Supervisor::new("l2", Strategy::OneForOne).intensity(0, Duration::from_secs(60)).child(ChildSpec::supervisor(l3));
-    Supervisor::new("l1", Strategy::OneForOne).intensity(top_intensity, Duration::from_secs(60)).child(ChildSpec::supervisor(l2))
+    let l3 = Supervisor::new("l3", Strategy::OneForOne)
+        .intensity(0, Duration::from_secs(60))
+        .child(probe("leaf", level3_leaf));
+    let l2 = Supervisor::new("l2", Strategy::OneForOne)
+        .intensity(0, Duration::from_secs(60))
+        .child(ChildSpec::supervisor(l3));
+    Supervisor::new("l1", Strategy::OneForOne)
+        .intensity(top_intensity, Duration::from_secs(60))
+        .child(ChildSpec::supervisor(l2))
 }
 
 #[tokio::test]
@@ -272,7 +285,10 @@ async fn s16_escalation_goes_up_three_levels_until_a_supervisor_may_restart() {
     let root = chain(&log, 0).start().await.unwrap();
     crash(&root, "l2/l3/leaf").await;
     let exit = root.wait().await;
-    assert!(matches!(&exit, SupervisorExit::Failed(reason) if reason.contains("`l1`") && reason.contains("`l2`")), "{exit:?}");
+    assert!(
+        matches!(&exit, SupervisorExit::Failed(reason) if reason.contains("`l1`") && reason.contains("`l2`")),
+        "{exit:?}"
+    );
     support::eventually("no probe alive", || log.live() == 0).await;
 
     // The root may restart: the failure escalates through l3 and l2, l1 restarts l2's subtree,

@@ -6,6 +6,9 @@
 //! * shutdown order is the reverse of start order;
 //! * no agent of the tree is alive after the root stops.
 
+// Test code: a panic on an unexpected `Err` is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::Duration;
@@ -33,11 +36,7 @@ fn restart() -> impl Strategy<Value = Restart> {
 }
 
 fn strategy() -> impl Strategy<Value = SupStrategy> {
-    prop_oneof![
-        Just(SupStrategy::OneForOne),
-        Just(SupStrategy::OneForAll),
-        Just(SupStrategy::RestForOne),
-    ]
+    prop_oneof![Just(SupStrategy::OneForOne), Just(SupStrategy::OneForAll), Just(SupStrategy::RestForOne),]
 }
 
 fn node() -> impl Strategy<Value = Node> {
@@ -112,7 +111,11 @@ async fn run_case(tree: Node, faults: Vec<(usize, Fault)>) -> Result<(), TestCas
         let mut sups = Vec::new();
         supervisors(&tree, "", &mut sups);
         for (path, strategy, max, _) in &sups {
-            let sup = if path.is_empty() { root.clone() } else { root.supervisor(path.trim_end_matches('/')).expect("nested supervisor") };
+            let sup = if path.is_empty() {
+                root.clone()
+            } else {
+                root.supervisor(path.trim_end_matches('/')).expect("nested supervisor")
+            };
             let Ok(children) = sup.children().await else { continue };
             let most = children.iter().map(|c| c.restarts).max().unwrap_or(0);
             prop_assert!(most <= u64::from(*max), "`{path}` restarted a child {most} times, intensity {max}");

@@ -1,15 +1,18 @@
 //! The handler's span is a child of the sender's span and is labelled with the receiving agent.
 
+// Test code: a panic on an unexpected `Err` is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor_agents::prelude::*;
+use tracing::Subscriber;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
-use tracing::Subscriber;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
 
 #[derive(Debug, Clone)]
 struct SpanRecord {
@@ -36,10 +39,8 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
         attrs.record(&mut fields);
         let span = ctx.span(id).expect("span exists");
         let parent = span.parent();
-        let parent_fields = parent
-            .as_ref()
-            .and_then(|p| p.extensions().get::<Vec<(String, String)>>().cloned())
-            .unwrap_or_default();
+        let parent_fields =
+            parent.as_ref().and_then(|p| p.extensions().get::<Vec<(String, String)>>().cloned()).unwrap_or_default();
         span.extensions_mut().insert(fields.0.clone());
         self.0.lock().unwrap().push(SpanRecord {
             name: attrs.metadata().name(),

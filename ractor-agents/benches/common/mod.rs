@@ -5,7 +5,7 @@
 //! agents are written by hand against the `Agent` trait (no `#[agent]` macro).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -17,11 +17,7 @@ pub(crate) const WORKERS: usize = 2;
 
 /// A multi-thread tokio runtime with [`WORKERS`] workers.
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(WORKERS).enable_all().build().expect("tokio runtime")
 }
 
 /// Installs a real Prometheus recorder (once per process), so the agents' counters are live
@@ -36,10 +32,7 @@ pub(crate) fn install_metrics() -> &'static PrometheusHandle {
 pub(crate) fn handled_metric(agent_type: &str) -> Option<f64> {
     let text = install_metrics().render();
     let needle = format!("ractor_agents_agent_messages_handled_total{{agent_type=\"{agent_type}\"}}");
-    text.lines()
-        .find(|l| l.starts_with(&needle))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    text.lines().find(|l| l.starts_with(&needle)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
 }
 
 /// Replaces the default panic hook (which prints a message per panic to stderr) by a silent
@@ -153,6 +146,8 @@ pub(crate) enum ChanMsg {
 pub(crate) enum Peer {
     /// `tell(..).await` (backpressure), default mailbox.
     OursTell(AgentRef<Counter>),
+    /// `tell(..).await` (backpressure) into a larger mailbox.
+    OursTellLarge(AgentRef<Counter>),
     /// `try_tell` into a larger mailbox; on `MailboxFull` the producer yields and retries.
     OursTryTell(AgentRef<Counter>),
     /// `cast` into ractor's unbounded mailbox.
@@ -173,6 +168,15 @@ impl Peer {
     pub(crate) async fn start(which: &str) -> Peer {
         match which {
             "ours-tell" => Peer::OursTell(ractor_agents::spawn("bench-tell", Counter::default()).await.expect("spawn")),
+            "ours-tell-64k" => Peer::OursTellLarge(
+                ractor_agents::spawn_with(
+                    "bench-tell-large",
+                    Counter::default(),
+                    AgentOptions { mailbox_capacity: LARGE_MAILBOX },
+                )
+                .await
+                .expect("spawn"),
+            ),
             "ours-try_tell" => Peer::OursTryTell(
                 ractor_agents::spawn_with(
                     "bench-try-tell",
@@ -214,7 +218,7 @@ impl Peer {
     pub(crate) async fn one_way(&self, n: u64) -> (Duration, u64) {
         let start = Instant::now();
         match self {
-            Peer::OursTell(agent) => {
+            Peer::OursTell(agent) | Peer::OursTellLarge(agent) => {
                 for _ in 0..n {
                     agent.tell(CounterMsg::Inc).await.expect("tell");
                 }
@@ -258,7 +262,7 @@ impl Peer {
     /// One ask (`None` if it failed).
     pub(crate) async fn ask(&self) -> Option<u64> {
         match self {
-            Peer::OursTell(agent) | Peer::OursTryTell(agent) => {
+            Peer::OursTell(agent) | Peer::OursTellLarge(agent) | Peer::OursTryTell(agent) => {
                 agent.call(CounterMsg::Get).deadline(ASK_DEADLINE).await.ok()
             }
             Peer::Ractor(actor) => match actor.call(RactorCounterMsg::Get, Some(ASK_DEADLINE)).await {
@@ -377,18 +381,20 @@ impl ractor::Actor for RactorFragile {
     }
 }
 
-/// The current incarnation of the hand-written ractor supervisor's child: its generation
-/// number (1 for the first) and its `ActorRef`.
-pub(crate) type RactorSlot = Arc<Mutex<(u64, ractor::ActorRef<RactorFragileMsg>)>>;
+/// The current incarnation of the hand-written ractor supervisor's child, published by the
+/// supervisor: its generation number (1 for the first) and its `ActorRef`.
+pub(crate) type RactorSlot = tokio::sync::watch::Receiver<(u64, ractor::ActorRef<RactorFragileMsg>)>;
 
 /// A minimal hand-written ractor supervisor: spawns one linked child and respawns it whenever
-/// it fails, publishing the new `ActorRef` in a shared slot. Callers must re-resolve the ref
-/// from the slot after a failure: the old ref is dead and its queued messages are gone.
+/// it fails, publishing the new `ActorRef` on a `watch` channel. Callers must re-resolve the
+/// ref after a failure: the old ref is dead and the messages queued in it are gone.
 pub(crate) struct RactorSupervisor;
+
+type Publish = tokio::sync::watch::Sender<(u64, ractor::ActorRef<RactorFragileMsg>)>;
 
 impl ractor::Actor for RactorSupervisor {
     type Msg = ();
-    type State = (Arc<Shared>, RactorSlot);
+    type State = (Arc<Shared>, Publish);
     type Arguments = (Arc<Shared>, tokio::sync::oneshot::Sender<RactorSlot>);
 
     async fn pre_start(
@@ -397,31 +403,38 @@ impl ractor::Actor for RactorSupervisor {
         (shared, ready): Self::Arguments,
     ) -> Result<Self::State, ractor::ActorProcessingErr> {
         let (child, _) = ractor::Actor::spawn_linked(None, RactorFragile, shared.clone(), myself.get_cell()).await?;
-        let slot: RactorSlot = Arc::new(Mutex::new((1, child)));
-        let _ = ready.send(slot.clone());
-        Ok((shared, slot))
+        let (publish, slot) = tokio::sync::watch::channel((1, child));
+        let _ = ready.send(slot);
+        Ok((shared, publish))
     }
 
     async fn handle_supervisor_evt(
         &self,
         myself: ractor::ActorRef<()>,
         event: ractor::SupervisionEvent,
-        (shared, slot): &mut Self::State,
+        (shared, publish): &mut Self::State,
     ) -> Result<(), ractor::ActorProcessingErr> {
         if let ractor::SupervisionEvent::ActorFailed(..) = event {
             let (child, _) =
                 ractor::Actor::spawn_linked(None, RactorFragile, shared.clone(), myself.get_cell()).await?;
-            let mut current = slot.lock().unwrap_or_else(|p| p.into_inner());
-            current.0 += 1;
-            current.1 = child;
+            publish.send_modify(|(generation, current)| {
+                *generation += 1;
+                *current = child;
+            });
         }
         Ok(())
     }
 }
 
-/// Reads the hand-written supervisor's current child.
+/// The hand-written supervisor's current child.
 pub(crate) fn resolve(slot: &RactorSlot) -> (u64, ractor::ActorRef<RactorFragileMsg>) {
-    slot.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    slot.borrow().clone()
+}
+
+/// After a failed send or call to generation `failed`: waits until the supervisor has published
+/// a newer child, and returns it (what a careful caller of raw ractor has to do).
+pub(crate) async fn re_resolve(slot: &mut RactorSlot, failed: u64) -> (u64, ractor::ActorRef<RactorFragileMsg>) {
+    slot.wait_for(|(generation, _)| *generation > failed).await.expect("supervisor alive").clone()
 }
 
 /// kameo: the same fragile worker (state rebuilt by kameo's supervisor from `Args`).

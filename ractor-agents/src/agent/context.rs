@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use super::envelope::{current_trace, TraceContext};
+use super::envelope::{TraceContext, current_trace};
 use super::{Agent, AgentRef};
 use crate::supervisor::{StartError, Supervisor, SupervisorRef};
 

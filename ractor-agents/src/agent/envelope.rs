@@ -187,13 +187,15 @@ thread_local! {
 /// A non-zero 64-bit id (wyrand on a per-thread seed). Ids identify traces; they decide no
 /// behaviour, so they need not come from the injectable randomness source.
 fn next_id() -> u64 {
-    ID_STATE.with(|s| loop {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
-        let id = ((t >> 64) as u64) ^ (t as u64);
-        if id != 0 {
-            return id;
+    ID_STATE.with(|s| {
+        loop {
+            let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+            s.set(x);
+            let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
+            let id = ((t >> 64) as u64) ^ (t as u64);
+            if id != 0 {
+                return id;
+            }
         }
     })
 }
@@ -224,7 +226,12 @@ mod tests {
 
     #[test]
     fn malformed_traceparent_is_a_clear_error() {
-        for bad in ["", "00-xyz", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"] {
+        for bad in [
+            "",
+            "00-xyz",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
             let err = TraceContext::parse_traceparent(bad).expect_err(bad);
             assert!(err.to_string().contains("malformed traceparent"), "{err}");
         }

@@ -40,11 +40,9 @@ impl<M> TellError<M> {
 impl<M> fmt::Debug for TellError<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MailboxFull { agent, capacity, .. } => f
-                .debug_struct("MailboxFull")
-                .field("agent", agent)
-                .field("capacity", capacity)
-                .finish_non_exhaustive(),
+            Self::MailboxFull { agent, capacity, .. } => {
+                f.debug_struct("MailboxFull").field("agent", agent).field("capacity", capacity).finish_non_exhaustive()
+            }
             Self::Unavailable { agent, .. } => {
                 f.debug_struct("Unavailable").field("agent", agent).finish_non_exhaustive()
             }
@@ -73,7 +71,9 @@ pub enum AskError {
     /// The handler crashed (panicked, failed fatally or was killed) while handling this very
     /// message, or dropped its reply without answering. The agent's supervisor restarts it;
     /// asks queued behind this one are still answered.
-    #[error("agent `{agent}` crashed or dropped the reply while handling this request; it is safe to retry if the request is idempotent")]
+    #[error(
+        "agent `{agent}` crashed or dropped the reply while handling this request; it is safe to retry if the request is idempotent"
+    )]
     NoReply {
         /// The agent's name.
         agent: Arc<str>,

@@ -12,7 +12,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::envelope::{Envelope, TraceScope, CURRENT};
+use super::envelope::{CURRENT, Envelope, TraceScope};
 use super::mailbox::{Mailbox, Wake};
 use super::{Agent, AgentFailure, AgentRef, Ctx};
 
@@ -45,20 +45,27 @@ impl<A: Agent> Actor for Executor<A> {
     type State = Incarnation<A>;
     type Arguments = ExecutorArgs<A>;
 
-    async fn pre_start(&self, myself: ActorRef<Wake>, args: ExecutorArgs<A>) -> Result<Incarnation<A>, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Wake>,
+        args: ExecutorArgs<A>,
+    ) -> Result<Incarnation<A>, ActorProcessingErr> {
         let incarnation = args.mailbox.next_incarnation();
         let ctx = Ctx::new(AgentRef::from_mailbox(args.mailbox), myself.get_cell(), incarnation);
         let mut agent = (args.make)();
         agent.on_start(&ctx).await?;
+        // Publish now, not in post_start: `spawn` returns after pre_start, and a `stop` issued
+        // right then must find this incarnation. The self-wake queues until the loop runs.
+        ctx.myself().mailbox.attach(myself);
         Ok(Incarnation { agent, ctx, batch: VecDeque::new() })
     }
 
-    async fn post_start(&self, myself: ActorRef<Wake>, state: &mut Incarnation<A>) -> Result<(), ActorProcessingErr> {
-        state.ctx.myself().mailbox.attach(myself);
-        Ok(())
-    }
-
-    async fn handle(&self, myself: ActorRef<Wake>, _wake: Wake, state: &mut Incarnation<A>) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Wake>,
+        _wake: Wake,
+        state: &mut Incarnation<A>,
+    ) -> Result<(), ActorProcessingErr> {
         drain(state, &myself).await.map_err(|failure| Box::new(failure) as ActorProcessingErr)
     }
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::Agent;
 use super::envelope::{Envelope, Meta};
 use super::error::{AskError, TellError};
 use super::mailbox::{Mailbox, ReserveError};
 use super::reply::Reply;
-use super::Agent;
 
 /// How long an `ask` waits when no deadline is given.
 pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -112,6 +112,9 @@ impl<A: Agent> AgentRef<A> {
         if let Some(executor) = self.mailbox.current_executor() {
             let _ = executor.stop_and_wait(None, None).await;
         }
+        if self.mailbox.is_standalone() {
+            self.mailbox.close();
+        }
     }
 
     fn try_send(&self, msg: A::Msg, deadline: Option<Instant>) -> Result<(), TellError<A::Msg>> {
@@ -165,9 +168,7 @@ impl<A: Agent> AgentRef<A> {
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(_dropped)) if self.mailbox.is_closed() || self.mailbox.closures() != closures => {
-                Err(unavailable())
-            }
+            Ok(Err(_dropped)) if self.mailbox.is_closed() || self.mailbox.closures() != closures => Err(unavailable()),
             Ok(Err(_dropped)) if Instant::now() >= deadline => Err(exceeded()),
             Ok(Err(_dropped)) => Err(AskError::NoReply { agent: self.mailbox.name.clone() }),
             Err(_elapsed) => Err(exceeded()),

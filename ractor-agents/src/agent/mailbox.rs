@@ -57,6 +57,8 @@ pub(crate) struct Mailbox<M> {
     /// How many times the mailbox was closed; an asker compares it to tell "closed under me"
     /// from "the handler dropped my reply" even if the mailbox was reopened since.
     closures: AtomicU64,
+    /// Started by `spawn` (no supervisor): it closes as soon as its incarnation ends.
+    standalone: AtomicBool,
     pub(crate) name: Arc<str>,
     pub(crate) metrics: AgentMetrics,
     /// Test-only fault switch: drain with a plain store and no re-check (the lost-wakeup bug).
@@ -78,6 +80,7 @@ impl<M: Send + 'static> Mailbox<M> {
             closed: AtomicBool::new(false),
             incarnations: AtomicU64::new(0),
             closures: AtomicU64::new(0),
+            standalone: AtomicBool::new(false),
             name,
             metrics: AgentMetrics::new(agent_type),
             #[cfg(test)]
@@ -103,6 +106,14 @@ impl<M: Send + 'static> Mailbox<M> {
         self.closed.load(Ordering::Acquire)
     }
 
+    pub(crate) fn set_standalone(&self) {
+        self.standalone.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_standalone(&self) -> bool {
+        self.standalone.load(Ordering::Acquire)
+    }
+
     pub(crate) fn closures(&self) -> u64 {
         self.closures.load(Ordering::Acquire)
     }
@@ -113,9 +124,7 @@ impl<M: Send + 'static> Mailbox<M> {
 
     /// Takes a free slot if there is one.
     pub(crate) fn try_reserve(&self) -> bool {
-        self.free
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| f.checked_sub(1))
-            .is_ok()
+        self.free.fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| f.checked_sub(1)).is_ok()
     }
 
     /// Waits for a free slot until `deadline` (forever if `None`).
@@ -166,6 +175,8 @@ impl<M: Send + 'static> Mailbox<M> {
     }
 
     /// Pushes an envelope into a reserved slot. Gives it back if the mailbox is closed.
+    // The envelope comes back by value on the rare closed path; boxing it would cost every push.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn push(&self, env: Envelope<M>) -> Result<(), Envelope<M>> {
         let executor = {
             let mut inner = self.lock();
@@ -173,11 +184,7 @@ impl<M: Send + 'static> Mailbox<M> {
                 return Err(env);
             }
             inner.queue.push_back(env);
-            if self.scheduled.swap(true, Ordering::AcqRel) {
-                None
-            } else {
-                inner.executor.clone()
-            }
+            if self.scheduled.swap(true, Ordering::AcqRel) { None } else { inner.executor.clone() }
         };
         if let Some(executor) = executor {
             // A dead incarnation cannot be woken; its successor wakes itself on attach.

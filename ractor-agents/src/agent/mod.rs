@@ -73,9 +73,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use context::Ctx;
-pub use envelope::{current_trace, Envelope, Meta, TraceContext, TraceParseError};
+pub use envelope::{Envelope, Meta, TraceContext, TraceParseError, current_trace};
 pub use error::{AgentFailure, AskError, SpawnError, TellError};
-pub use handle::{AgentRef, Call, TypedRef, DEFAULT_ASK_TIMEOUT};
+pub use handle::{AgentRef, Call, DEFAULT_ASK_TIMEOUT, TypedRef};
 pub use reply::Reply;
 
 use executor::{AgentFactory, Executor, ExecutorArgs};
@@ -141,6 +141,7 @@ pub async fn spawn_with<A: Agent>(
     options: AgentOptions,
 ) -> Result<AgentRef<A>, SpawnError> {
     let mailbox = new_mailbox::<A>(name.into(), options.mailbox_capacity);
+    mailbox.set_standalone();
     let (_, join) = start_incarnation(mailbox.clone(), Box::new(move || agent), None).await?;
     let watched = mailbox.clone();
     tokio::spawn(async move {

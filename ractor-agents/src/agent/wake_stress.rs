@@ -6,11 +6,11 @@
 //! handled. With the re-check removed and a plain store (the classic lost-wakeup bug, switched
 //! on through `broken_wake_protocol`), a message is stranded: the test proves it can tell.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{spawn, Agent, AgentFailure, Ctx};
+use super::{Agent, AgentFailure, Ctx, spawn};
 
 struct Counting(Arc<AtomicU64>);
 

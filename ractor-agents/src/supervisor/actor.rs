@@ -1,11 +1,11 @@
 //! The supervisor actor: starts children, watches their exits and applies the strategy.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RactorErr, SupervisionEvent};
-use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use rand::rngs::SmallRng;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -39,7 +39,9 @@ impl ChildExit {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 let exit = match reason.as_deref() {
                     None => Self::Normal,
-                    Some(r) if ["normal", "shutdown", "drained"].contains(&r.to_ascii_lowercase().as_str()) => Self::Normal,
+                    Some(r) if ["normal", "shutdown", "drained"].contains(&r.to_ascii_lowercase().as_str()) => {
+                        Self::Normal
+                    }
                     Some(r) if r.to_ascii_lowercase().contains("kill") => Self::Killed,
                     Some(r) => Self::Abnormal(r.to_owned()),
                 };
@@ -188,7 +190,12 @@ impl Actor for SupervisorActor {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<SupervisorMsg>, msg: SupervisorMsg, state: &mut State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::RestartDue(ids) => state.restart_group(&myself, ids).await,
             SupervisorMsg::StartChild(spec, reply) => {
@@ -217,7 +224,8 @@ impl Actor for SupervisorActor {
         let Some((id, exit)) = ChildExit::from_event(&event) else {
             return Ok(());
         };
-        let Some(idx) = state.children.iter().position(|c| c.cell.as_ref().is_some_and(|cell| cell.get_id() == id)) else {
+        let Some(idx) = state.children.iter().position(|c| c.cell.as_ref().is_some_and(|cell| cell.get_id() == id))
+        else {
             // An incarnation this supervisor stopped itself, or one that was replaced already.
             return Ok(());
         };
@@ -233,11 +241,21 @@ impl State {
     fn child_infos(&self) -> Vec<ChildInfo> {
         self.children
             .iter()
-            .map(|c| ChildInfo { id: c.spec.id.clone(), kind: c.spec.kind(), running: c.cell.is_some(), restarts: c.restarts })
+            .map(|c| ChildInfo {
+                id: c.spec.id.clone(),
+                kind: c.spec.kind(),
+                running: c.cell.is_some(),
+                restarts: c.restarts,
+            })
             .collect()
     }
 
-    async fn on_child_exit(&mut self, myself: &ActorRef<SupervisorMsg>, idx: usize, exit: ChildExit) -> Result<(), ActorProcessingErr> {
+    async fn on_child_exit(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        idx: usize,
+        exit: ChildExit,
+    ) -> Result<(), ActorProcessingErr> {
         let supervisor = self.spec.name_arc();
         let child = &mut self.children[idx];
         child.cell = None;
@@ -336,7 +354,11 @@ impl State {
         }
     }
 
-    async fn restart_group(&mut self, myself: &ActorRef<SupervisorMsg>, ids: Vec<Arc<str>>) -> Result<(), ActorProcessingErr> {
+    async fn restart_group(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        ids: Vec<Arc<str>>,
+    ) -> Result<(), ActorProcessingErr> {
         for (n, id) in ids.iter().enumerate() {
             let Some(idx) = self.children.iter().position(|c| &c.spec.id == id && c.pending && c.cell.is_none()) else {
                 continue;
@@ -432,17 +454,24 @@ impl State {
 
     async fn start_child(&mut self, myself: &ActorRef<SupervisorMsg>, spec: ChildSpec) -> Result<(), SupervisorError> {
         let supervisor = self.spec.name_arc();
-        if let Some(max) = self.spec.max_children {
-            if self.children.len() >= max {
-                return Err(SupervisorError::MaxChildren { supervisor, max });
-            }
+        if let Some(max) = self.spec.max_children
+            && self.children.len() >= max
+        {
+            return Err(SupervisorError::MaxChildren { supervisor, max });
         }
         if self.children.iter().any(|c| c.spec.id == spec.id) {
             return Err(SupervisorError::AlreadyExists { supervisor, child: spec.id.clone() });
         }
         let cell = spec.runtime.start(myself.get_cell()).await?;
         self.spec.shared.register(&spec);
-        self.children.push(Child { spec, cell: Some(cell), started_at: Instant::now(), consecutive: 0, restarts: 0, pending: false });
+        self.children.push(Child {
+            spec,
+            cell: Some(cell),
+            started_at: Instant::now(),
+            consecutive: 0,
+            restarts: 0,
+            pending: false,
+        });
         Ok(())
     }
 

@@ -42,7 +42,13 @@ impl Default for Backoff {
 impl Backoff {
     /// Restart at once (OTP's behaviour).
     pub const fn none() -> Self {
-        Self { min: Duration::ZERO, max: Duration::ZERO, factor: 2.0, jitter: 0.0, reset_after: Duration::from_secs(60) }
+        Self {
+            min: Duration::ZERO,
+            max: Duration::ZERO,
+            factor: 2.0,
+            jitter: 0.0,
+            reset_after: Duration::from_secs(60),
+        }
     }
 
     /// Doubling delays from `min` to `max`, with 20 % jitter, reset after 60 s of stable running.

@@ -62,7 +62,9 @@ pub enum SupervisorError {
         supervisor: Arc<str>,
     },
     /// `max_children` children are running already.
-    #[error("supervisor `{supervisor}` already runs its maximum of {max} children; terminate one first or raise max_children")]
+    #[error(
+        "supervisor `{supervisor}` already runs its maximum of {max} children; terminate one first or raise max_children"
+    )]
     MaxChildren {
         /// The supervisor's name.
         supervisor: Arc<str>,

@@ -60,7 +60,7 @@ use std::time::Duration;
 pub use backoff::Backoff;
 pub use error::{LookupError, StartError, SupervisorError, SupervisorExit};
 pub use intensity::RestartIntensity;
-pub use spec::{ChildKind, ChildSpec, Restart, Shutdown, DEFAULT_SHUTDOWN};
+pub use spec::{ChildKind, ChildSpec, DEFAULT_SHUTDOWN, Restart, Shutdown};
 pub use tree::{ChildInfo, Supervisor, SupervisorRef};
 
 /// Which siblings restart together when one child is restarted.

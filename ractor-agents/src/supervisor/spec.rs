@@ -11,7 +11,7 @@ use ractor::ActorCell;
 
 use super::{Backoff, StartError, Supervisor, SupervisorRef};
 use crate::agent::mailbox::Mailbox;
-use crate::agent::{new_mailbox, start_incarnation, Agent, AgentRef, DEFAULT_MAILBOX_CAPACITY};
+use crate::agent::{Agent, AgentRef, DEFAULT_MAILBOX_CAPACITY, new_mailbox, start_incarnation};
 
 /// When a child that exited is restarted (OTP's restart types).
 ///
@@ -77,9 +77,10 @@ impl<A: Agent> ChildRuntime for AgentChild<A> {
         let factory = self.factory.clone();
         let mailbox = self.mailbox.clone();
         Box::pin(async move {
-            let (actor, _join) = start_incarnation::<A>(mailbox, Box::new(move || factory()), Some(supervisor))
-                .await
-                .map_err(|err| StartError::ChildStartFailed { child: err.agent().into(), reason: err.to_string() })?;
+            let (actor, _join) =
+                start_incarnation::<A>(mailbox, Box::new(move || factory()), Some(supervisor)).await.map_err(
+                    |err| StartError::ChildStartFailed { child: err.agent().into(), reason: err.to_string() },
+                )?;
             Ok(actor.get_cell())
         })
     }
@@ -130,6 +131,9 @@ impl ChildRuntime for SupervisorChild {
     }
 }
 
+/// Rebuilds an agent child's runtime with a new mailbox of the given capacity.
+type RebuildWithCapacity = Arc<dyn Fn(usize) -> Arc<dyn ChildRuntime> + Send + Sync>;
+
 /// One child of a supervisor: an agent (built by a factory on every start) or a nested
 /// supervisor, with its restart type, shutdown policy and optional backoff.
 ///
@@ -151,7 +155,7 @@ pub struct ChildSpec {
     pub(crate) shutdown: Shutdown,
     pub(crate) backoff: Option<Backoff>,
     pub(crate) runtime: Arc<dyn ChildRuntime>,
-    rebuild_mailbox: Option<Arc<dyn Fn(usize) -> Arc<dyn ChildRuntime> + Send + Sync>>,
+    rebuild_mailbox: Option<RebuildWithCapacity>,
 }
 
 impl fmt::Debug for ChildSpec {

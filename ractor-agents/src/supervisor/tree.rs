@@ -10,7 +10,7 @@ use std::time::Duration;
 use ractor::{ActorCell, ActorRef};
 use tokio::sync::{oneshot, watch};
 
-use super::actor::{spawn_supervisor, SupervisorMsg};
+use super::actor::{SupervisorMsg, spawn_supervisor};
 use super::error::{LookupError, StartError, SupervisorError, SupervisorExit};
 use super::{Backoff, ChildKind, ChildSpec, RestartIntensity, Strategy};
 use crate::agent::{Agent, AgentRef, TypedRef};
@@ -244,10 +244,9 @@ impl SupervisorRef {
             if parts.peek().is_none() {
                 return Ok(spec);
             }
-            here = spec.supervisor_ref().ok_or_else(|| LookupError::WrongType {
-                child: part.to_owned(),
-                expected: "supervisor",
-            })?;
+            here = spec
+                .supervisor_ref()
+                .ok_or_else(|| LookupError::WrongType { child: part.to_owned(), expected: "supervisor" })?;
         }
         Err(LookupError::NotFound { supervisor: self.shared.name.clone(), child: path.to_owned() })
     }
@@ -293,7 +292,9 @@ impl SupervisorRef {
         F: Fn() -> A + Send + Sync + 'static,
     {
         let spec = ChildSpec::agent(id, factory);
-        let handle = spec.agent_ref::<A>().ok_or_else(|| SupervisorError::NotRunning { supervisor: self.shared.name.clone() })?;
+        let handle = spec
+            .agent_ref::<A>()
+            .ok_or_else(|| SupervisorError::NotRunning { supervisor: self.shared.name.clone() })?;
         self.start_child(spec).await?;
         Ok(handle)
     }
