@@ -266,3 +266,13 @@ fn meta_crosses_a_serde_boundary_with_its_trace_and_remaining_deadline() {
         assert!(left > Duration::from_secs(29) && left <= Duration::from_secs(30), "{left:?}");
     });
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn stopping_an_unsupervised_agent_right_after_spawn_closes_it_and_runs_on_stop() {
+    let log = support::Log::default();
+    let probe = ractor_agents::spawn("short-lived", support::Probe::factory("short-lived", &log)()).await.unwrap();
+    probe.stop().await;
+    assert!(probe.is_closed());
+    assert_eq!(log.events(), ["start:short-lived:1", "stop:short-lived"]);
+    assert!(matches!(support::ping(&probe).await, Err(AskError::Unavailable { .. })));
+}
