@@ -87,6 +87,13 @@ struct Child {
     pending: bool,
 }
 
+impl Child {
+    /// A child whose first incarnation has just started.
+    fn started(spec: ChildSpec, cell: ActorCell) -> Self {
+        Self { spec, cell: Some(cell), started_at: Instant::now(), consecutive: 0, restarts: 0, pending: false }
+    }
+}
+
 pub(crate) struct SupervisorActor;
 
 pub(crate) struct Args {
@@ -160,14 +167,7 @@ impl Actor for SupervisorActor {
         let specs = std::mem::take(&mut state.spec.children);
         for spec in specs.iter().cloned() {
             match spec.runtime.start(myself.get_cell()).await {
-                Ok(cell) => state.children.push(Child {
-                    spec,
-                    cell: Some(cell),
-                    started_at: Instant::now(),
-                    consecutive: 0,
-                    restarts: 0,
-                    pending: false,
-                }),
+                Ok(cell) => state.children.push(Child::started(spec, cell)),
                 Err(err) => {
                     tracing::error!(supervisor = %state.name(), child = %spec.id, error = %err, "child failed to start; stopping the ones already started");
                     state.stop_all(true).await;
@@ -464,14 +464,7 @@ impl State {
         }
         let cell = spec.runtime.start(myself.get_cell()).await?;
         self.spec.shared.register(&spec);
-        self.children.push(Child {
-            spec,
-            cell: Some(cell),
-            started_at: Instant::now(),
-            consecutive: 0,
-            restarts: 0,
-            pending: false,
-        });
+        self.children.push(Child::started(spec, cell));
         Ok(())
     }
 
