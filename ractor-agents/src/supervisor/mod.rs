@@ -49,7 +49,9 @@
 
 mod actor;
 mod backoff;
+mod children;
 mod error;
+mod exit;
 mod intensity;
 mod spec;
 mod tree;
