@@ -1,6 +1,5 @@
 //! The supervisor actor: starts children, watches their exits and applies the strategy.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -9,7 +8,8 @@ use rand::rngs::SmallRng;
 use tokio::sync::oneshot;
 
 use super::ChildSpec;
-use super::children::{Child, State};
+use super::child_table::{ChildTable, Seq};
+use super::children::State;
 use super::error::{StartError, SupervisorError, SupervisorExit};
 use super::exit::ChildExit;
 use super::intensity::RestartWindow;
@@ -17,7 +17,7 @@ use super::tree::{ChildInfo, Supervisor, SupervisorRef};
 
 pub(crate) enum SupervisorMsg {
     /// A backoff delay ran out: start these children (those still waiting) in order.
-    RestartDue(Vec<Arc<str>>),
+    RestartDue(Vec<Seq>),
     StartChild(ChildSpec, oneshot::Sender<Result<(), SupervisorError>>),
     TerminateChild(String, oneshot::Sender<Result<(), SupervisorError>>),
     Children(oneshot::Sender<Vec<ChildInfo>>),
@@ -78,7 +78,7 @@ impl Actor for SupervisorActor {
     async fn pre_start(&self, myself: ActorRef<SupervisorMsg>, args: Args) -> Result<State, ActorProcessingErr> {
         let Args { spec, has_parent } = args;
         let mut state = State {
-            children: Vec::with_capacity(spec.children.len()),
+            children: ChildTable::default(),
             window: RestartWindow::default(),
             rng: SmallRng::seed_from_u64(spec.seed),
             has_parent,
@@ -88,7 +88,9 @@ impl Actor for SupervisorActor {
         let specs = std::mem::take(&mut state.spec.children);
         for spec in specs.iter().cloned() {
             match spec.runtime.start(myself.get_cell()).await {
-                Ok(cell) => state.children.push(Child::started(spec, cell)),
+                Ok(cell) => {
+                    state.children.push_started(spec, cell);
+                }
                 Err(err) => {
                     tracing::error!(supervisor = %state.name(), child = %spec.id, error = %err, "child failed to start; stopping the ones already started");
                     state.stop_all(true).await;

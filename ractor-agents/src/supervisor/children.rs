@@ -1,40 +1,25 @@
-//! The children a supervisor runs, and how it restarts, stops and escalates them.
+//! What a supervisor does with its children: restart them by type and strategy, stop them by
+//! policy, escalate when restarts exceed the intensity.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use ractor::{ActorCell, ActorProcessingErr, ActorRef, RactorErr};
+use ractor::{ActorId, ActorProcessingErr, ActorRef, RactorErr};
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
 use super::actor::SupervisorMsg;
+use super::child_table::{ChildTable, Seq};
 use super::error::{SupervisorError, SupervisorExit};
 use super::exit::ChildExit;
 use super::intensity::RestartWindow;
 use super::tree::{ChildInfo, Supervisor};
-use super::{ChildSpec, Restart, Shutdown, Strategy};
+use super::{Backoff, ChildSpec, Restart, Shutdown, Strategy};
 use crate::telemetry::metrics::names;
-
-pub(crate) struct Child {
-    spec: ChildSpec,
-    cell: Option<ActorCell>,
-    started_at: Instant,
-    /// Consecutive restarts without a stable run in between (drives backoff).
-    consecutive: u32,
-    restarts: u64,
-    /// Waiting for a (possibly delayed) restart.
-    pending: bool,
-}
-
-impl Child {
-    /// A child whose first incarnation has just started.
-    pub(crate) fn started(spec: ChildSpec, cell: ActorCell) -> Self {
-        Self { spec, cell: Some(cell), started_at: Instant::now(), consecutive: 0, restarts: 0, pending: false }
-    }
-}
 
 pub(crate) struct State {
     pub(crate) spec: Supervisor,
-    pub(crate) children: Vec<Child>,
+    pub(crate) children: ChildTable,
     pub(crate) window: RestartWindow,
     pub(crate) rng: SmallRng,
     pub(crate) has_parent: bool,
@@ -45,9 +30,9 @@ impl State {
         self.spec.name()
     }
 
-    /// The index of the child whose current incarnation is the actor `id`.
-    pub(crate) fn running_child(&self, id: &ractor::ActorId) -> Option<usize> {
-        self.children.iter().position(|c| c.cell.as_ref().is_some_and(|cell| cell.get_id() == *id))
+    /// The child whose current incarnation is the actor `id`.
+    pub(crate) fn running_child(&self, id: &ActorId) -> Option<Seq> {
+        self.children.seq_of_actor(id)
     }
 
     pub(crate) fn child_infos(&self) -> Vec<ChildInfo> {
@@ -56,7 +41,7 @@ impl State {
             .map(|c| ChildInfo {
                 id: c.spec.id.clone(),
                 kind: c.spec.kind(),
-                running: c.cell.is_some(),
+                running: c.is_running(),
                 restarts: c.restarts,
             })
             .collect()
@@ -65,24 +50,24 @@ impl State {
     pub(crate) async fn on_child_exit(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
-        idx: usize,
+        seq: Seq,
         exit: ChildExit,
     ) -> Result<(), ActorProcessingErr> {
         let supervisor = self.spec.name_arc();
-        let child = &mut self.children[idx];
-        child.cell = None;
-        let id = child.spec.id.clone();
-        metrics::counter!(names::SUPERVISOR_CHILD_EXITS, "supervisor" => supervisor.to_string(), "child" => id.to_string(), "reason" => exit.label()).increment(1);
-        let restart = match child.spec.restart {
+        self.children.take_cell(seq);
+        let Some(child) = self.children.get(seq) else { return Ok(()) };
+        let (id, restart_type) = (child.spec.id.clone(), child.spec.restart);
+        metrics::counter!(names::SUPERVISOR_CHILD_EXITS, "supervisor" => supervisor.clone(), "child" => id.clone(), "reason" => exit.label()).increment(1);
+        let restart = match restart_type {
             Restart::Permanent => true,
             Restart::Transient => exit.is_abnormal(),
             Restart::Temporary => false,
         };
         if !restart {
-            tracing::info!(supervisor = %supervisor, child = %id, %exit, restart = ?child.spec.restart, "child exited and is not restarted");
+            tracing::info!(supervisor = %supervisor, child = %id, %exit, restart = ?restart_type, "child exited and is not restarted");
             child.spec.runtime.close();
-            if self.spec.dynamic || child.spec.restart == Restart::Temporary {
-                self.remove(idx);
+            if self.spec.dynamic || restart_type == Restart::Temporary {
+                self.remove(seq);
             }
             return Ok(());
         }
@@ -94,106 +79,102 @@ impl State {
         if !self.window.try_record(self.spec.intensity, Instant::now()) {
             return Err(self.give_up(&id, &exit).await);
         }
-        let child = &mut self.children[idx];
-        if child.started_at.elapsed() >= self.backoff_of(idx).reset_period() {
-            self.children[idx].consecutive = 0;
+        let reset_after = self.backoff_of(seq).reset_period();
+        if let Some(child) = self.children.get_mut(seq)
+            && child.started_at.elapsed() >= reset_after
+        {
+            child.consecutive = 0;
         }
-        let group: Vec<usize> = match self.spec.strategy {
-            Strategy::OneForOne => vec![idx],
-            Strategy::OneForAll => (0..self.children.len()).collect(),
-            Strategy::RestForOne => (idx..self.children.len()).collect(),
+        let group = match self.spec.strategy {
+            Strategy::OneForOne => vec![seq],
+            Strategy::OneForAll => self.children.seqs(),
+            Strategy::RestForOne => self.children.seqs_from(seq),
         };
         for &sibling in group.iter().rev() {
-            if sibling != idx {
+            if sibling != seq {
                 self.stop_child(sibling, false).await;
             }
         }
-        // Temporary siblings stopped by the strategy are not restarted (as in OTP).
-        let mut ids = Vec::with_capacity(group.len());
-        for &i in &group {
-            let c = &mut self.children[i];
-            if i != idx && c.spec.restart == Restart::Temporary {
+        let mut restarting = Vec::with_capacity(group.len());
+        for &s in &group {
+            let Some(c) = self.children.get_mut(s) else { continue };
+            if s != seq && c.spec.restart == Restart::Temporary {
+                // A temporary sibling stopped by the strategy is not restarted (as in OTP).
                 c.spec.runtime.close();
+                self.remove(s);
                 continue;
             }
             c.pending = true;
-            ids.push(c.spec.id.clone());
+            let why = if s == seq { exit.label() } else { "sibling" };
+            metrics::counter!(names::SUPERVISOR_RESTARTS, "supervisor" => supervisor.clone(), "child" => c.spec.id.clone(), "reason" => why).increment(1);
+            restarting.push(s);
         }
-        let dropped: Vec<Arc<str>> = self
-            .children
-            .iter()
-            .filter(|c| !c.pending && c.cell.is_none() && c.spec.restart == Restart::Temporary)
-            .map(|c| c.spec.id.clone())
-            .collect();
-        for gone in dropped {
-            if let Some(i) = self.children.iter().position(|c| c.spec.id == gone) {
-                self.remove(i);
+        self.schedule(myself, restarting, seq).await
+    }
+
+    fn backoff_of(&self, seq: Seq) -> Backoff {
+        self.children.get(seq).and_then(|c| c.spec.backoff).unwrap_or(self.spec.backoff)
+    }
+
+    /// Restarts `group` now, or after the backoff of `trigger` (the child whose exit caused it).
+    /// A zero delay restarts inline: a restart is on the latency path of every waiting ask.
+    async fn schedule(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        group: Vec<Seq>,
+        trigger: Seq,
+    ) -> Result<(), ActorProcessingErr> {
+        let backoff = self.backoff_of(trigger);
+        let delay = match self.children.get_mut(trigger) {
+            Some(child) => {
+                let n = child.consecutive;
+                child.consecutive = n.saturating_add(1);
+                backoff.delay(n, &mut self.rng)
             }
+            None => Duration::ZERO,
+        };
+        if delay.is_zero() {
+            return Box::pin(self.restart_group(myself, group)).await;
         }
-        let reason = exit.label();
-        for restarted in &ids {
-            let why = if *restarted == id { reason } else { "sibling" };
-            metrics::counter!(names::SUPERVISOR_RESTARTS, "supervisor" => supervisor.to_string(), "child" => restarted.to_string(), "reason" => why).increment(1);
-        }
-        self.schedule(myself, ids, &id);
+        tracing::debug!(supervisor = %self.name(), ?delay, "restart delayed by backoff");
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = myself.cast(SupervisorMsg::RestartDue(group));
+        });
         Ok(())
     }
 
-    fn backoff_of(&self, idx: usize) -> super::Backoff {
-        self.children[idx].spec.backoff.unwrap_or(self.spec.backoff)
-    }
-
-    /// Restarts `ids` now, or after the backoff of `trigger` (the child whose exit caused it).
-    fn schedule(&mut self, myself: &ActorRef<SupervisorMsg>, ids: Vec<Arc<str>>, trigger: &Arc<str>) {
-        let delay = match self.children.iter().position(|c| &c.spec.id == trigger) {
-            Some(i) => {
-                let backoff = self.backoff_of(i);
-                let n = self.children[i].consecutive;
-                self.children[i].consecutive = n.saturating_add(1);
-                backoff.delay(n, &mut self.rng)
-            }
-            None => std::time::Duration::ZERO,
-        };
-        if delay.is_zero() {
-            let _ = myself.cast(SupervisorMsg::RestartDue(ids));
-        } else {
-            tracing::debug!(supervisor = %self.name(), child = %trigger, ?delay, "restart delayed by backoff");
-            let myself = myself.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let _ = myself.cast(SupervisorMsg::RestartDue(ids));
-            });
-        }
-    }
-
+    /// Starts, in order, the children of `group` still waiting for a restart.
     pub(crate) async fn restart_group(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
-        ids: Vec<Arc<str>>,
+        group: Vec<Seq>,
     ) -> Result<(), ActorProcessingErr> {
-        for (n, id) in ids.iter().enumerate() {
-            let Some(idx) = self.children.iter().position(|c| &c.spec.id == id && c.pending && c.cell.is_none()) else {
+        for (n, &seq) in group.iter().enumerate() {
+            let Some(child) = self.children.get(seq).filter(|c| c.pending && !c.is_running()) else {
                 continue;
             };
-            match self.children[idx].spec.runtime.start(myself.get_cell()).await {
+            let id = child.spec.id.clone();
+            match child.spec.runtime.start(myself.get_cell()).await {
                 Ok(cell) => {
-                    let child = &mut self.children[idx];
-                    child.cell = Some(cell);
-                    child.pending = false;
-                    child.started_at = Instant::now();
-                    child.restarts += 1;
-                    tracing::info!(supervisor = %self.spec.name(), child = %id, restarts = child.restarts, "child restarted");
+                    self.children.set_cell(seq, cell);
+                    if let Some(child) = self.children.get_mut(seq) {
+                        child.pending = false;
+                        child.started_at = Instant::now();
+                        child.restarts += 1;
+                        tracing::info!(supervisor = %self.spec.name(), child = %id, restarts = child.restarts, "child restarted");
+                    }
                 }
                 Err(err) => {
                     // A failed restart counts as another restart attempt, as in OTP.
                     let supervisor = self.spec.name_arc();
                     tracing::warn!(supervisor = %supervisor, child = %id, error = %err, "child failed to restart");
-                    metrics::counter!(names::SUPERVISOR_RESTARTS, "supervisor" => supervisor.to_string(), "child" => id.to_string(), "reason" => "start_failed").increment(1);
+                    metrics::counter!(names::SUPERVISOR_RESTARTS, "supervisor" => supervisor, "child" => id.clone(), "reason" => "start_failed").increment(1);
                     if !self.window.try_record(self.spec.intensity, Instant::now()) {
-                        return Err(self.give_up(id, &ChildExit::Failed(err.to_string())).await);
+                        return Err(self.give_up(&id, &ChildExit::Failed(err.to_string())).await);
                     }
-                    self.schedule(myself, ids[n..].to_vec(), id);
-                    return Ok(());
+                    return Box::pin(self.schedule(myself, group[n..].to_vec(), seq)).await;
                 }
             }
         }
@@ -202,7 +183,7 @@ impl State {
 
     /// Intensity exceeded: stop every child (reverse order), then fail. A supervisor with a
     /// parent escalates (its parent sees it fail); a root gives up.
-    async fn give_up(&mut self, child: &str, exit: &ChildExit) -> ActorProcessingErr {
+    async fn give_up(&mut self, child: &Arc<str>, exit: &ChildExit) -> ActorProcessingErr {
         let supervisor = self.spec.name_arc();
         let limit = self.spec.intensity;
         let reason = format!(
@@ -210,11 +191,11 @@ impl State {
             limit.max_restarts, limit.period
         );
         let metric = if self.has_parent { names::SUPERVISOR_ESCALATIONS } else { names::SUPERVISOR_GIVE_UPS };
-        metrics::counter!(metric, "supervisor" => supervisor.to_string(), "child" => child.to_owned(), "reason" => exit.label()).increment(1);
+        metrics::counter!(metric, "supervisor" => supervisor.clone(), "child" => child.clone(), "reason" => exit.label()).increment(1);
         if self.has_parent {
-            tracing::error!(supervisor = %supervisor, child, %exit, "restart intensity exceeded; escalating to parent");
+            tracing::error!(supervisor = %supervisor, child = %child, %exit, "restart intensity exceeded; escalating to parent");
         } else {
-            tracing::error!(supervisor = %supervisor, child, %exit, "restart intensity exceeded; root supervisor gives up");
+            tracing::error!(supervisor = %supervisor, child = %child, %exit, "restart intensity exceeded; root supervisor gives up");
         }
         self.stop_all(true).await;
         self.spec.shared.set_current(None);
@@ -222,21 +203,21 @@ impl State {
         reason.into()
     }
 
-    /// Stops every child in reverse start order.
+    /// Stops every child in reverse start order; `close` also closes their mailboxes.
     pub(crate) async fn stop_all(&mut self, close: bool) {
-        for idx in (0..self.children.len()).rev() {
-            self.stop_child(idx, close).await;
-            if close {
-                self.children[idx].pending = false;
+        for seq in self.children.seqs().into_iter().rev() {
+            self.stop_child(seq, close).await;
+            if close && let Some(child) = self.children.get_mut(seq) {
+                child.pending = false;
             }
         }
     }
 
     /// Stops one child by its shutdown policy. `close` also closes its mailbox for good.
-    async fn stop_child(&mut self, idx: usize, close: bool) {
-        let supervisor = self.spec.name_arc();
-        let child = &mut self.children[idx];
-        if let Some(cell) = child.cell.take() {
+    async fn stop_child(&mut self, seq: Seq, close: bool) {
+        let cell = self.children.take_cell(seq);
+        let Some(child) = self.children.get(seq) else { return };
+        if let Some(cell) = cell {
             child.spec.runtime.request_stop();
             match child.spec.shutdown {
                 Shutdown::Brutal => {
@@ -247,8 +228,9 @@ impl State {
                 }
                 Shutdown::Timeout(timeout) => {
                     if let Err(RactorErr::Timeout) = cell.stop_and_wait(None, Some(timeout)).await {
+                        let supervisor = self.spec.name_arc();
                         tracing::warn!(supervisor = %supervisor, child = %child.spec.id, ?timeout, "child did not stop in time; killing it");
-                        metrics::counter!(names::SUPERVISOR_SHUTDOWN_KILLS, "supervisor" => supervisor.to_string(), "child" => child.spec.id.to_string()).increment(1);
+                        metrics::counter!(names::SUPERVISOR_SHUTDOWN_KILLS, "supervisor" => supervisor, "child" => child.spec.id.clone()).increment(1);
                         let _ = cell.kill_and_wait(None).await;
                     }
                 }
@@ -259,9 +241,10 @@ impl State {
         }
     }
 
-    fn remove(&mut self, idx: usize) {
-        let child = self.children.remove(idx);
-        self.spec.shared.unregister(&child.spec.id);
+    fn remove(&mut self, seq: Seq) {
+        if let Some(child) = self.children.remove(seq) {
+            self.spec.shared.unregister(&child.spec.id);
+        }
     }
 
     pub(crate) async fn start_child(
@@ -275,21 +258,21 @@ impl State {
         {
             return Err(SupervisorError::MaxChildren { supervisor, max });
         }
-        if self.children.iter().any(|c| c.spec.id == spec.id) {
+        if self.children.contains_id(&spec.id) {
             return Err(SupervisorError::AlreadyExists { supervisor, child: spec.id.clone() });
         }
         let cell = spec.runtime.start(myself.get_cell()).await?;
         self.spec.shared.register(&spec);
-        self.children.push(Child::started(spec, cell));
+        self.children.push_started(spec, cell);
         Ok(())
     }
 
     pub(crate) async fn terminate_child(&mut self, id: &str) -> Result<(), SupervisorError> {
-        let Some(idx) = self.children.iter().position(|c| &*c.spec.id == id) else {
+        let Some(seq) = self.children.seq_of(id) else {
             return Err(SupervisorError::NoSuchChild { supervisor: self.spec.name_arc(), child: id.to_owned() });
         };
-        self.stop_child(idx, true).await;
-        self.remove(idx);
+        self.stop_child(seq, true).await;
+        self.remove(seq);
         Ok(())
     }
 }

@@ -49,6 +49,7 @@
 
 mod actor;
 mod backoff;
+mod child_table;
 mod children;
 mod error;
 mod exit;

@@ -169,7 +169,7 @@ impl Supervisor {
 
     /// Adds a child; children start in the order they are added and stop in reverse.
     pub fn child(mut self, spec: ChildSpec) -> Self {
-        if self.children.iter().any(|c| c.id == spec.id) {
+        if self.shared.lookup(&spec.id).is_some() {
             self.duplicate.get_or_insert_with(|| spec.id.clone());
         }
         self.shared.register(&spec);
