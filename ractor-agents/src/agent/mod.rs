@@ -142,12 +142,7 @@ pub async fn spawn_with<A: Agent>(
 ) -> Result<AgentRef<A>, SpawnError> {
     let mailbox = new_mailbox::<A>(name.into(), options.mailbox_capacity);
     mailbox.set_standalone();
-    let (_, join) = start_incarnation(mailbox.clone(), Box::new(move || agent), None).await?;
-    let watched = mailbox.clone();
-    tokio::spawn(async move {
-        let _ = join.await;
-        watched.close();
-    });
+    start_incarnation(mailbox.clone(), Box::new(move || agent), None).await?;
     Ok(AgentRef::from_mailbox(mailbox))
 }
 
@@ -160,7 +155,7 @@ pub(crate) async fn start_incarnation<A: Agent>(
     mailbox: Arc<Mailbox<A::Msg>>,
     make: AgentFactory<A>,
     supervisor: Option<ractor::ActorCell>,
-) -> Result<(ractor::ActorRef<Wake>, tokio::task::JoinHandle<()>), SpawnError> {
+) -> Result<ractor::ActorRef<Wake>, SpawnError> {
     mailbox.reopen();
     let name = mailbox.name.clone();
     let args = ExecutorArgs { mailbox, make };
@@ -168,5 +163,7 @@ pub(crate) async fn start_incarnation<A: Agent>(
         Some(sup) => ractor::Actor::spawn_linked(None, Executor::<A>::new(), args, sup).await,
         None => ractor::Actor::spawn(None, Executor::<A>::new(), args).await,
     };
-    spawned.map_err(|err| SpawnError::StartFailed { agent: name, reason: err.to_string() })
+    // The join handle is not kept: the supervisor learns of the exit through its link, and a
+    // standalone agent closes its mailbox when its incarnation's state is dropped.
+    spawned.map(|(actor, _join)| actor).map_err(|err| SpawnError::StartFailed { agent: name, reason: err.to_string() })
 }
