@@ -276,3 +276,32 @@ async fn stopping_an_unsupervised_agent_right_after_spawn_closes_it_and_runs_on_
     assert_eq!(log.events(), ["start:short-lived:1", "stop:short-lived"]);
     assert!(matches!(support::ping(&probe).await, Err(AskError::Unavailable { .. })));
 }
+
+/// Sleeps `per_message` in its handler.
+struct Slow {
+    per_message: Duration,
+}
+
+impl Agent for Slow {
+    type Msg = u32;
+    async fn handle(&mut self, _ctx: &Ctx<Self>, _n: u32) -> Result<(), AgentFailure> {
+        tokio::time::sleep(self.per_message).await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sender_parked_on_a_full_mailbox_gets_a_slot_soon_after_one_slow_message_not_after_the_whole_batch() {
+    let per_message = Duration::from_millis(30);
+    let slow =
+        ractor_agents::spawn_with("slow", Slow { per_message }, AgentOptions { mailbox_capacity: 4 }).await.unwrap();
+    for n in 0..4 {
+        slow.try_tell(n).unwrap();
+    }
+    let started = tokio::time::Instant::now();
+    slow.tell(4).await.unwrap();
+    let waited = started.elapsed();
+    // The four queued messages form one batch (120 ms of handling); the parked sender must get
+    // the slot freed by the first of them, about one message (30 ms) later.
+    assert!(waited < per_message * 2, "waited {waited:?}");
+}

@@ -123,17 +123,15 @@ impl Meta {
     /// Meta for a message sent from the current context: inside a handler the trace and
     /// correlation id are inherited from the message being handled, elsewhere a new trace starts.
     pub fn outgoing(deadline: Option<Instant>) -> Self {
+        Self::outgoing_at(Instant::now(), deadline)
+    }
+
+    /// [`Meta::outgoing`] with the enqueue instant given, for callers that read the clock anyway.
+    pub(crate) fn outgoing_at(enqueued_at: Instant, deadline: Option<Instant>) -> Self {
         let (trace, tracestate, correlation_id) = CURRENT
             .try_with(|c| (c.trace, c.tracestate.clone(), c.correlation_id))
             .unwrap_or_else(|_| (TraceContext::new_root(), None, next_id()));
-        Self {
-            trace,
-            tracestate,
-            correlation_id,
-            deadline,
-            enqueued_at: Instant::now(),
-            span: tracing::Span::current(),
-        }
+        Self { trace, tracestate, correlation_id, deadline, enqueued_at, span: tracing::Span::current() }
     }
 
     /// Meta continuing an external trace, e.g. from an incoming HTTP `traceparent` header.

@@ -112,7 +112,30 @@ impl<A: Agent> Actor for Executor<A> {
 struct BatchGuard<'a, M: Send + 'static> {
     mailbox: &'a Mailbox<M>,
     batch: &'a mut VecDeque<Envelope<M>>,
+    /// Messages taken out of `batch` (handled, or crashed in their handler).
     finished: usize,
+    /// Of those, how many slots were already given back to senders.
+    released: usize,
+    last_release: Instant,
+}
+
+impl<M: Send + 'static> BatchGuard<'_, M> {
+    /// Frees slots mid-batch, but only for parked senders, and only in chunks: when half the
+    /// mailbox can be refilled at once (a fast handler: one wake-up per half mailbox instead of
+    /// one per message), or when 1 ms has passed (a slow handler: senders do not wait for a
+    /// whole batch of slow messages).
+    fn release_for_waiters(&mut self) {
+        if !self.mailbox.has_waiters() {
+            return;
+        }
+        let pending = self.finished - self.released;
+        let now = Instant::now();
+        if pending >= self.mailbox.capacity().div_ceil(2) || now.duration_since(self.last_release) >= SLOW_RELEASE {
+            self.mailbox.release(pending);
+            self.released = self.finished;
+            self.last_release = now;
+        }
+    }
 }
 
 impl<M: Send + 'static> Drop for BatchGuard<'_, M> {
@@ -120,10 +143,13 @@ impl<M: Send + 'static> Drop for BatchGuard<'_, M> {
         if !self.batch.is_empty() {
             self.mailbox.restore_front(self.batch);
         }
-        self.mailbox.release(self.finished);
+        self.mailbox.release(self.finished - self.released);
         self.mailbox.metrics.handled.increment(self.finished as u64);
     }
 }
+
+/// How long parked senders wait at most for slots freed by a slow handler.
+const SLOW_RELEASE: std::time::Duration = std::time::Duration::from_millis(1);
 
 async fn drain<A: Agent>(state: &mut Incarnation<A>, myself: &ActorRef<Wake>) -> Result<(), AgentFailure> {
     let Incarnation { agent, ctx, batch } = state;
@@ -139,13 +165,15 @@ async fn drain<A: Agent>(state: &mut Incarnation<A>, myself: &ActorRef<Wake>) ->
             }
             return Ok(());
         }
-        let mut guard = BatchGuard { mailbox: &mailbox, batch, finished: 0 };
+        let last_release = Instant::now();
+        let mut guard = BatchGuard { mailbox: &mailbox, batch, finished: 0, released: 0, last_release };
         while let Some(env) = guard.batch.pop_front() {
             // Counted before handling: a message whose handler panics is finished too (its
             // slot is freed); only the ones after it are put back.
             guard.finished += 1;
             budget -= 1;
             handle_one(agent, ctx, env).await?;
+            guard.release_for_waiters();
             if mailbox.stop_requested() {
                 break;
             }
@@ -166,7 +194,9 @@ async fn handle_one<A: Agent>(agent: &mut A, ctx: &Ctx<A>, env: Envelope<A::Msg>
         return Ok(());
     }
     let scope = TraceScope::for_handler(&meta);
-    let span = tracing::info_span!(
+    // DEBUG, not INFO: a span per message is the dominant cost of a hot agent under a
+    // subscriber at INFO (4x slower); enable `ractor_agents=debug` to trace every handler.
+    let span = tracing::debug_span!(
         parent: &meta.span,
         "agent.handle",
         otel.name = %format_args!("{} {}", ctx.name(), A::message_name(&msg)),

@@ -163,6 +163,11 @@ impl<M: Send + 'static> Mailbox<M> {
         }
     }
 
+    /// `true` while a sender is parked waiting for a slot.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) > 0
+    }
+
     /// Gives `n` slots back and wakes parked senders, if any.
     pub(crate) fn release(&self, n: usize) {
         if n == 0 {
@@ -197,7 +202,13 @@ impl<M: Send + 'static> Mailbox<M> {
     pub(crate) fn pop_batch(&self, out: &mut VecDeque<Envelope<M>>, max: usize) -> usize {
         let mut inner = self.lock();
         let n = inner.queue.len().min(max);
-        out.extend(inner.queue.drain(..n));
+        if n == inner.queue.len() && out.is_empty() {
+            // Take the whole queue without moving each envelope; the emptied batch buffer
+            // becomes the queue's, so the two allocations trade places instead of growing.
+            std::mem::swap(out, &mut inner.queue);
+        } else {
+            out.extend(inner.queue.drain(..n));
+        }
         n
     }
 

@@ -77,10 +77,9 @@ impl<A: Agent> ChildRuntime for AgentChild<A> {
         let factory = self.factory.clone();
         let mailbox = self.mailbox.clone();
         Box::pin(async move {
-            let actor =
-                start_incarnation::<A>(mailbox, Box::new(move || factory()), Some(supervisor)).await.map_err(
-                    |err| StartError::ChildStartFailed { child: err.agent().into(), reason: err.to_string() },
-                )?;
+            let actor = start_incarnation::<A>(mailbox, Box::new(move || factory()), Some(supervisor))
+                .await
+                .map_err(|err| StartError::ChildStartFailed { child: err.agent().into(), reason: err.to_string() })?;
             Ok(actor.get_cell())
         })
     }
