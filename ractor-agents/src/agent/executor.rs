@@ -116,24 +116,27 @@ struct BatchGuard<'a, M: Send + 'static> {
     finished: usize,
     /// Of those, how many slots were already given back to senders.
     released: usize,
-    last_release: Instant,
+    /// When slots were last given back mid-batch (`None`: not yet in this batch).
+    last_release: Option<Instant>,
 }
 
 impl<M: Send + 'static> BatchGuard<'_, M> {
-    /// Frees slots mid-batch, but only for parked senders, and only in chunks: when half the
-    /// mailbox can be refilled at once (a fast handler: one wake-up per half mailbox instead of
-    /// one per message), or when 1 ms has passed (a slow handler: senders do not wait for a
-    /// whole batch of slow messages).
+    /// Frees slots mid-batch, but only for parked senders, and only in chunks: at once when a
+    /// parked sender is first seen, then when half the mailbox can be refilled at once (a fast
+    /// handler: one wake-up per half mailbox, not per message), or when 1 ms has passed (a slow
+    /// handler: senders do not wait for a whole batch of slow messages).
     fn release_for_waiters(&mut self) {
         if !self.mailbox.has_waiters() {
             return;
         }
         let pending = self.finished - self.released;
         let now = Instant::now();
-        if pending >= self.mailbox.capacity().div_ceil(2) || now.duration_since(self.last_release) >= SLOW_RELEASE {
+        // The first time a parked sender is seen, it gets what is finished so far at once.
+        let due = self.last_release.is_none_or(|last| now.duration_since(last) >= SLOW_RELEASE);
+        if pending >= self.mailbox.capacity().div_ceil(2) || due {
             self.mailbox.release(pending);
             self.released = self.finished;
-            self.last_release = now;
+            self.last_release = Some(now);
         }
     }
 }
@@ -165,8 +168,7 @@ async fn drain<A: Agent>(state: &mut Incarnation<A>, myself: &ActorRef<Wake>) ->
             }
             return Ok(());
         }
-        let last_release = Instant::now();
-        let mut guard = BatchGuard { mailbox: &mailbox, batch, finished: 0, released: 0, last_release };
+        let mut guard = BatchGuard { mailbox: &mailbox, batch, finished: 0, released: 0, last_release: None };
         while let Some(env) = guard.batch.pop_front() {
             // Counted before handling: a message whose handler panics is finished too (its
             // slot is freed); only the ones after it are put back.
