@@ -113,7 +113,7 @@ impl State {
     }
 
     fn backoff_of(&self, seq: Seq) -> Backoff {
-        self.children.get(seq).and_then(|c| c.spec.backoff).unwrap_or(self.spec.backoff)
+        self.children.get(seq).and_then(|c| c.spec.backoff.as_deref().copied()).unwrap_or(self.spec.backoff)
     }
 
     /// Restarts `group` now, or after the backoff of `trigger` (the child whose exit caused it).

@@ -56,6 +56,8 @@ pub(crate) trait ChildRuntime: Send + Sync + 'static {
     /// `AgentRef<A>` or `SupervisorRef`.
     fn handle(&self) -> Arc<dyn Any + Send + Sync>;
     fn kind(&self) -> ChildKind;
+    /// The same agent child with a new, empty mailbox of `capacity` (`None` for supervisors).
+    fn with_mailbox_capacity(&self, capacity: usize) -> Option<Arc<dyn ChildRuntime>>;
 }
 
 /// Whether a child is an agent or a supervisor.
@@ -99,6 +101,11 @@ impl<A: Agent> ChildRuntime for AgentChild<A> {
     fn kind(&self) -> ChildKind {
         ChildKind::Agent
     }
+
+    fn with_mailbox_capacity(&self, capacity: usize) -> Option<Arc<dyn ChildRuntime>> {
+        let mailbox = new_mailbox::<A>(self.mailbox.name.clone(), capacity);
+        Some(Arc::new(AgentChild::<A> { factory: self.factory.clone(), mailbox }))
+    }
 }
 
 struct SupervisorChild {
@@ -128,10 +135,11 @@ impl ChildRuntime for SupervisorChild {
     fn kind(&self) -> ChildKind {
         ChildKind::Supervisor
     }
-}
 
-/// Rebuilds an agent child's runtime with a new mailbox of the given capacity.
-type RebuildWithCapacity = Arc<dyn Fn(usize) -> Arc<dyn ChildRuntime> + Send + Sync>;
+    fn with_mailbox_capacity(&self, _capacity: usize) -> Option<Arc<dyn ChildRuntime>> {
+        None
+    }
+}
 
 /// One child of a supervisor: an agent (built by a factory on every start) or a nested
 /// supervisor, with its restart type, shutdown policy and optional backoff.
@@ -152,9 +160,10 @@ pub struct ChildSpec {
     pub(crate) id: Arc<str>,
     pub(crate) restart: Restart,
     pub(crate) shutdown: Shutdown,
-    pub(crate) backoff: Option<Backoff>,
+    /// Boxed: most children use their supervisor's backoff, and a supervisor may hold 100,000
+    /// child specs.
+    pub(crate) backoff: Option<Box<Backoff>>,
     pub(crate) runtime: Arc<dyn ChildRuntime>,
-    rebuild_mailbox: Option<RebuildWithCapacity>,
 }
 
 impl fmt::Debug for ChildSpec {
@@ -179,19 +188,13 @@ impl ChildSpec {
     {
         let id: Arc<str> = id.into();
         let factory: Arc<dyn Fn() -> A + Send + Sync> = Arc::new(factory);
-        let build = {
-            let id = id.clone();
-            move |capacity: usize| -> Arc<dyn ChildRuntime> {
-                Arc::new(AgentChild::<A> { factory: factory.clone(), mailbox: new_mailbox::<A>(id.clone(), capacity) })
-            }
-        };
+        let mailbox = new_mailbox::<A>(id.clone(), DEFAULT_MAILBOX_CAPACITY);
         Self {
-            runtime: build(DEFAULT_MAILBOX_CAPACITY),
+            runtime: Arc::new(AgentChild::<A> { factory, mailbox }),
             id,
             restart: Restart::Permanent,
             shutdown: Shutdown::Timeout(DEFAULT_SHUTDOWN),
             backoff: None,
-            rebuild_mailbox: Some(Arc::new(build)),
         }
     }
 
@@ -203,7 +206,6 @@ impl ChildSpec {
             shutdown: Shutdown::Infinity,
             backoff: None,
             runtime: Arc::new(SupervisorChild { spec: supervisor }),
-            rebuild_mailbox: None,
         }
     }
 
@@ -226,15 +228,15 @@ impl ChildSpec {
 
     /// Overrides the supervisor's backoff for this child.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = Some(backoff);
+        self.backoff = Some(Box::new(backoff));
         self
     }
 
     /// Sets an agent's mailbox capacity (default 1024). Call it before taking handles: it
     /// replaces the mailbox. No effect on a supervisor child.
     pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
-        if let Some(rebuild) = &self.rebuild_mailbox {
-            self.runtime = rebuild(capacity);
+        if let Some(runtime) = self.runtime.with_mailbox_capacity(capacity) {
+            self.runtime = runtime;
         }
         self
     }

@@ -1,6 +1,6 @@
 //! [`Supervisor`] (the specification of a supervision tree) and [`SupervisorRef`] (its handle).
 
-use std::any::type_name;
+use std::any::{Any, type_name};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
@@ -12,6 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::actor::{SupervisorMsg, spawn_supervisor};
 use super::error::{LookupError, StartError, SupervisorError, SupervisorExit};
+use super::spec::ChildRuntime;
 use super::{Backoff, ChildKind, ChildSpec, RestartIntensity, Strategy};
 use crate::agent::{Agent, AgentRef, TypedRef};
 
@@ -19,7 +20,9 @@ use crate::agent::{Agent, AgentRef, TypedRef};
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     /// Children by id, for handle lookups that need no message to the actor.
-    pub(crate) directory: RwLock<HashMap<Arc<str>, ChildSpec>>,
+    /// Only the runtime is kept (what a handle comes from), not the whole spec: a dynamic
+    /// supervisor may list 100,000 children.
+    pub(crate) directory: RwLock<HashMap<Arc<str>, Arc<dyn ChildRuntime>>>,
     pub(crate) current: Mutex<Option<ActorRef<SupervisorMsg>>>,
     pub(crate) exit: watch::Sender<Option<SupervisorExit>>,
     pub(crate) generation: AtomicU64,
@@ -49,14 +52,14 @@ impl Shared {
     }
 
     pub(crate) fn register(&self, spec: &ChildSpec) {
-        self.directory.write().unwrap_or_else(|p| p.into_inner()).insert(spec.id.clone(), spec.clone());
+        self.directory.write().unwrap_or_else(|p| p.into_inner()).insert(spec.id.clone(), spec.runtime.clone());
     }
 
     pub(crate) fn unregister(&self, id: &str) {
         self.directory.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
-    fn lookup(&self, id: &str) -> Option<ChildSpec> {
+    fn lookup(&self, id: &str) -> Option<Arc<dyn ChildRuntime>> {
         self.directory.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 }
@@ -233,19 +236,21 @@ impl SupervisorRef {
         self.shared.current().map(|a| a.get_cell())
     }
 
-    fn child_spec(&self, path: &str) -> Result<ChildSpec, LookupError> {
+    fn child_handle(&self, path: &str) -> Result<Arc<dyn Any + Send + Sync>, LookupError> {
         let mut here = self.clone();
         let mut parts = path.split('/').peekable();
         while let Some(part) = parts.next() {
-            let spec = here.shared.lookup(part).ok_or_else(|| LookupError::NotFound {
+            let runtime = here.shared.lookup(part).ok_or_else(|| LookupError::NotFound {
                 supervisor: here.shared.name.clone(),
                 child: part.to_owned(),
             })?;
+            let handle = runtime.handle();
             if parts.peek().is_none() {
-                return Ok(spec);
+                return Ok(handle);
             }
-            here = spec
-                .supervisor_ref()
+            here = handle
+                .downcast_ref::<SupervisorRef>()
+                .cloned()
                 .ok_or_else(|| LookupError::WrongType { child: part.to_owned(), expected: "supervisor" })?;
         }
         Err(LookupError::NotFound { supervisor: self.shared.name.clone(), child: path.to_owned() })
@@ -259,15 +264,17 @@ impl SupervisorRef {
 
     /// The `AgentRef<A>` of the agent at `path`.
     pub fn agent<A: Agent>(&self, path: &str) -> Result<AgentRef<A>, LookupError> {
-        self.child_spec(path)?
-            .agent_ref::<A>()
+        self.child_handle(path)?
+            .downcast_ref::<AgentRef<A>>()
+            .cloned()
             .ok_or_else(|| LookupError::WrongType { child: path.to_owned(), expected: type_name::<A>() })
     }
 
     /// The handle of the nested supervisor at `path`.
     pub fn supervisor(&self, path: &str) -> Result<SupervisorRef, LookupError> {
-        self.child_spec(path)?
-            .supervisor_ref()
+        self.child_handle(path)?
+            .downcast_ref::<SupervisorRef>()
+            .cloned()
             .ok_or_else(|| LookupError::WrongType { child: path.to_owned(), expected: "supervisor" })
     }
 
