@@ -4,7 +4,7 @@
 //! mailboxes; supervisors restart them by OTP's rules (strategies, restart types, intensity)
 //! plus backoff; every message carries trace context, a correlation id and a deadline.
 //!
-//! * [`agent`]: define agents, send them messages (`tell`, `try_tell`, `ask` with a deadline).
+//! * [`agent`](mod@agent): define agents, send them messages (`tell`, `try_tell`, `ask` with a deadline).
 //! * [`supervisor`]: supervision trees and dynamic supervisors.
 //! * [`telemetry`]: the metric catalogue.
 //!
