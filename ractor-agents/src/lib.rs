@@ -56,3 +56,8 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub mod agents_macros_support;
+
+/// The README's Rust code blocks, compiled and run as doc tests so the quick start stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
