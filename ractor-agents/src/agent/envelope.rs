@@ -1,6 +1,6 @@
 //! The envelope every message travels in, and the meta it carries.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,9 +128,12 @@ impl Meta {
 
     /// [`Meta::outgoing`] with the enqueue instant given, for callers that read the clock anyway.
     pub(crate) fn outgoing_at(enqueued_at: Instant, deadline: Option<Instant>) -> Self {
-        let (trace, tracestate, correlation_id) = CURRENT
-            .try_with(|c| (c.trace, c.tracestate.clone(), c.correlation_id))
-            .unwrap_or_else(|_| (TraceContext::new_root(), None, next_id()));
+        let inherited = CURRENT
+            .try_with(|c| c.borrow().as_ref().map(|c| (c.trace, c.tracestate.clone(), c.correlation_id)))
+            .ok()
+            .flatten();
+        let (trace, tracestate, correlation_id) =
+            inherited.unwrap_or_else(|| (TraceContext::new_root(), None, next_id()));
         Self { trace, tracestate, correlation_id, deadline, enqueued_at, span: sender_span() }
     }
 
@@ -180,12 +183,14 @@ impl TraceScope {
 }
 
 tokio::task_local! {
-    pub(crate) static CURRENT: TraceScope;
+    /// Set once per drain (a task-local scope per message cost more than the rest of the
+    /// handler's bookkeeping); the executor writes each message's scope before its handler runs.
+    pub(crate) static CURRENT: RefCell<Option<TraceScope>>;
 }
 
 /// The trace context of the message currently being handled on this task, if any.
 pub fn current_trace() -> Option<TraceContext> {
-    CURRENT.try_with(|c| c.trace).ok()
+    CURRENT.try_with(|c| c.borrow().as_ref().map(|s| s.trace)).ok().flatten()
 }
 
 thread_local! {

@@ -4,6 +4,7 @@
 //! at most [`DRAIN_BUDGET`] messages per `Wake`, then wakes itself again, so ractor's stop and
 //! kill signals and supervision events interleave between batches.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -80,7 +81,9 @@ impl<A: Agent> Actor for Executor<A> {
         // Boxed per Wake: ractor keeps each actor's loop future for the actor's whole life, and
         // inlining the drain (with the user's handler future inside) would make every idle
         // agent pay that size (~1.3 KB) instead of one short-lived allocation per batch.
-        Box::pin(drain(state, &myself)).await.map_err(|failure| Box::new(failure) as ActorProcessingErr)
+        Box::pin(CURRENT.scope(RefCell::new(None), drain(state, &myself)))
+            .await
+            .map_err(|failure| Box::new(failure) as ActorProcessingErr)
     }
 
     async fn post_stop(&self, myself: ActorRef<Wake>, state: &mut Incarnation<A>) -> Result<(), ActorProcessingErr> {
@@ -207,5 +210,6 @@ async fn handle_one<A: Agent>(agent: &mut A, ctx: &Ctx<A>, env: Envelope<A::Msg>
         trace_id = %format_args!("{:032x}", scope.trace.trace_id),
         correlation_id = scope.correlation_id,
     );
-    CURRENT.scope(scope, agent.handle(ctx, msg).instrument(span)).await
+    CURRENT.with(|current| *current.borrow_mut() = Some(scope));
+    agent.handle(ctx, msg).instrument(span).await
 }
