@@ -704,6 +704,19 @@ struct LossRun {
     secs: f64,
 }
 
+impl LossRun {
+    /// The counters at the end of a run.
+    fn read(shared: &Shared, accepted: &AtomicU64, failed_asks: u64, secs: f64) -> Self {
+        Self {
+            accepted: accepted.load(Ordering::Relaxed),
+            handled: shared.handled.load(Ordering::Relaxed),
+            restarts: shared.incarnations.load(Ordering::Relaxed) - 1,
+            failed_asks,
+            secs,
+        }
+    }
+}
+
 /// Waits until the producer has had `mark` messages accepted.
 async fn wait_accepted(accepted: &AtomicU64, mark: u64) {
     while accepted.load(Ordering::Relaxed) < mark {
@@ -748,13 +761,7 @@ async fn loss_ours(restarts: u64, per: u64) -> LossRun {
     agent.call(FragileMsg::Ping).deadline(ASK_DEADLINE).await.expect("final ping");
     let secs = t.elapsed().as_secs_f64();
     root.stop().await;
-    LossRun {
-        accepted: accepted.load(Ordering::Relaxed),
-        handled: shared.handled.load(Ordering::Relaxed),
-        restarts: shared.incarnations.load(Ordering::Relaxed) - 1,
-        failed_asks,
-        secs,
-    }
+    LossRun::read(&shared, &accepted, failed_asks, secs)
 }
 
 async fn loss_ractor(restarts: u64, per: u64) -> LossRun {
@@ -818,13 +825,7 @@ async fn loss_ractor(restarts: u64, per: u64) -> LossRun {
     let _ = child.call(RactorFragileMsg::Ping, Some(ASK_DEADLINE)).await;
     let secs = t.elapsed().as_secs_f64();
     sup.stop(None);
-    LossRun {
-        accepted: accepted.load(Ordering::Relaxed),
-        handled: shared.handled.load(Ordering::Relaxed),
-        restarts: shared.incarnations.load(Ordering::Relaxed) - 1,
-        failed_asks,
-        secs,
-    }
+    LossRun::read(&shared, &accepted, failed_asks, secs)
 }
 
 async fn loss_kameo(restarts: u64, per: u64) -> LossRun {
@@ -868,13 +869,7 @@ async fn loss_kameo(restarts: u64, per: u64) -> LossRun {
     let _ = child.ask(KPing).await;
     let secs = t.elapsed().as_secs_f64();
     sup.kill();
-    LossRun {
-        accepted: accepted.load(Ordering::Relaxed),
-        handled: shared.handled.load(Ordering::Relaxed),
-        restarts: shared.incarnations.load(Ordering::Relaxed) - 1,
-        failed_asks,
-        secs,
-    }
+    LossRun::read(&shared, &accepted, failed_asks, secs)
 }
 
 fn loss(o: &Options) {
