@@ -202,7 +202,7 @@ async fn handle_one<A: Agent>(agent: &mut A, ctx: &Ctx<A>, env: Envelope<A::Msg>
     // DEBUG, not INFO: a span per message is the dominant cost of a hot agent under a
     // subscriber at INFO (4x slower); enable `ractor_agents=debug` to trace every handler.
     let span = tracing::debug_span!(
-        parent: &meta.span,
+        parent: meta.span.as_ref().and_then(|span| span.id()),
         "agent.handle",
         otel.name = %format_args!("{} {}", ctx.name(), A::message_name(&msg)),
         agent = %ctx.name(),
