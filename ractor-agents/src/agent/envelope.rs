@@ -101,9 +101,10 @@ pub struct Meta {
     /// with `DeadlineExceeded`) if it is dequeued after that.
     #[serde(with = "deadline_as_remaining")]
     pub deadline: Option<Instant>,
-    /// When the message entered the mailbox.
-    #[serde(skip, default = "Instant::now")]
-    pub enqueued_at: Instant,
+    /// When the message was sent, on the TSC clock (`quanta`): read for every message, so it
+    /// must be cheap; it decides nothing, it only measures queueing (see [`Meta::queued_for`]).
+    #[serde(skip, default = "quanta::Instant::now")]
+    enqueued_at: quanta::Instant,
     /// The sender's `tracing` span, so the handler's span is its child within this process.
     /// Boxed and only present when DEBUG spans are on: it would otherwise add 40 bytes to every
     /// envelope, and envelopes are moved several times between sender and handler.
@@ -125,11 +126,7 @@ impl Meta {
     /// Meta for a message sent from the current context: inside a handler the trace and
     /// correlation id are inherited from the message being handled, elsewhere a new trace starts.
     pub fn outgoing(deadline: Option<Instant>) -> Self {
-        Self::outgoing_at(Instant::now(), deadline)
-    }
-
-    /// [`Meta::outgoing`] with the enqueue instant given, for callers that read the clock anyway.
-    pub(crate) fn outgoing_at(enqueued_at: Instant, deadline: Option<Instant>) -> Self {
+        let enqueued_at = quanta::Instant::now();
         let inherited = CURRENT
             .try_with(|c| c.borrow().as_ref().map(|c| (c.trace, c.tracestate.clone(), c.correlation_id)))
             .ok()
@@ -142,6 +139,11 @@ impl Meta {
     /// Meta continuing an external trace, e.g. from an incoming HTTP `traceparent` header.
     pub fn from_trace(trace: TraceContext, tracestate: Option<Arc<str>>) -> Self {
         Self { trace, tracestate, ..Self::outgoing(None) }
+    }
+
+    /// How long ago the message was sent (its time in the queue, when read by the handler).
+    pub fn queued_for(&self) -> Duration {
+        quanta::Instant::now().saturating_duration_since(self.enqueued_at)
     }
 
     /// The time left before the deadline, if there is one (zero once it has passed).
@@ -250,6 +252,15 @@ mod tests {
             let err = TraceContext::parse_traceparent(bad).expect_err(bad);
             assert!(err.to_string().contains("malformed traceparent"), "{err}");
         }
+    }
+
+    #[test]
+    fn queued_for_measures_the_time_since_sending() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let meta = rt.block_on(async { Meta::outgoing(None) });
+        std::thread::sleep(Duration::from_millis(20));
+        let queued = meta.queued_for();
+        assert!(queued >= Duration::from_millis(20) && queued < Duration::from_secs(5), "{queued:?}");
     }
 
     #[test]

@@ -152,24 +152,18 @@ impl<A: Agent> AgentRef<A> {
     where
         F: FnOnce(Reply<R>) -> A::Msg,
     {
-        // One clock read serves the deadline and, when a slot is free at once, the enqueue instant.
-        let now = Instant::now();
-        let deadline = now + timeout;
+        let deadline = Instant::now() + timeout;
         let exceeded = || AskError::DeadlineExceeded { agent: self.mailbox.name.clone(), deadline: timeout };
         let unavailable = || AskError::Unavailable { agent: self.mailbox.name.clone() };
         let (reply, rx) = Reply::channel();
         let msg = make(reply);
-        let enqueued_at = if self.mailbox.try_reserve() {
-            now
-        } else {
-            match self.mailbox.reserve(Some(deadline)).await {
-                Ok(()) => Instant::now(),
-                Err(ReserveError::Closed) => return Err(unavailable()),
-                Err(ReserveError::DeadlineExceeded) => return Err(exceeded()),
-            }
-        };
+        match self.mailbox.reserve(Some(deadline)).await {
+            Ok(()) => {}
+            Err(ReserveError::Closed) => return Err(unavailable()),
+            Err(ReserveError::DeadlineExceeded) => return Err(exceeded()),
+        }
         let closures = self.mailbox.closures();
-        if self.mailbox.push(Envelope { msg, meta: Meta::outgoing_at(enqueued_at, Some(deadline)) }).is_err() {
+        if self.mailbox.push(Envelope { msg, meta: Meta::outgoing(Some(deadline)) }).is_err() {
             return Err(unavailable());
         }
         match tokio::time::timeout_at(deadline, rx).await {
