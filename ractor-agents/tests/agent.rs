@@ -305,3 +305,16 @@ async fn a_sender_parked_on_a_full_mailbox_gets_a_slot_soon_after_one_slow_messa
     // the slot freed by the first of them, about one message (30 ms) later.
     assert!(waited < per_message * 2, "waited {waited:?}");
 }
+
+#[tokio::test]
+async fn messages_sent_inside_in_trace_continue_an_incoming_w3c_trace() {
+    let incoming = TraceContext::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let b = ractor_agents::spawn("b-traced", Relay { next: None, seen: seen.clone() }).await.unwrap();
+    let a = ractor_agents::spawn("a-traced", Relay { next: Some(b), seen: seen.clone() }).await.unwrap();
+    ractor_agents::agent::in_trace(incoming, Some("vendor=1".into()), async { a.call(|r| r).await.unwrap() }).await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|(_, trace)| trace.trace_id == incoming.trace_id), "{seen:?}");
+    assert!(seen.iter().all(|(_, trace)| trace.span_id != incoming.span_id), "each handler has its own span");
+}

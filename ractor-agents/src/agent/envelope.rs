@@ -192,7 +192,29 @@ tokio::task_local! {
     pub(crate) static CURRENT: RefCell<Option<TraceScope>>;
 }
 
-/// The trace context of the message currently being handled on this task, if any.
+/// Runs `future` inside an existing trace, e.g. one read from an incoming request's
+/// `traceparent` header: every message it sends continues that trace (with the given
+/// `tracestate`), and they all share one new correlation id.
+///
+/// ```
+/// use ractor_agents::agent::{in_trace, current_trace, TraceContext};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let incoming = TraceContext::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")?;
+/// let seen = in_trace(incoming, None, async { current_trace() }).await;
+/// assert_eq!(seen.map(|t| t.trace_id), Some(incoming.trace_id));
+/// # Ok(()) }
+/// ```
+pub async fn in_trace<F: std::future::Future>(
+    trace: TraceContext,
+    tracestate: Option<Arc<str>>,
+    future: F,
+) -> F::Output {
+    let scope = TraceScope { trace, tracestate, correlation_id: next_id() };
+    CURRENT.scope(RefCell::new(Some(scope)), future).await
+}
+
+/// The trace context of the message currently being handled on this task (or of the
+/// [`in_trace`] scope it runs in), if any.
 pub fn current_trace() -> Option<TraceContext> {
     CURRENT.try_with(|c| c.borrow().as_ref().map(|s| s.trace)).ok().flatten()
 }

@@ -73,7 +73,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use context::Ctx;
-pub use envelope::{Envelope, Meta, TraceContext, TraceParseError, current_trace};
+pub use envelope::{Envelope, Meta, TraceContext, TraceParseError, current_trace, in_trace};
 pub use error::{AgentFailure, AskError, SpawnError, TellError};
 pub use handle::{AgentRef, Call, DEFAULT_ASK_TIMEOUT, TypedRef};
 pub use reply::Reply;
