@@ -136,11 +136,6 @@ impl Meta {
         Self { trace, tracestate, correlation_id, deadline, enqueued_at, span: sender_span() }
     }
 
-    /// Meta continuing an external trace, e.g. from an incoming HTTP `traceparent` header.
-    pub fn from_trace(trace: TraceContext, tracestate: Option<Arc<str>>) -> Self {
-        Self { trace, tracestate, ..Self::outgoing(None) }
-    }
-
     /// How long ago the message was sent (its time in the queue, when read by the handler).
     pub fn queued_for(&self) -> Duration {
         quanta::Instant::now().saturating_duration_since(self.enqueued_at)

@@ -87,12 +87,26 @@ impl<A: Agent> AgentRef<A> {
 
     /// Sends without waiting: `MailboxFull` at once if there is no room.
     pub fn try_tell(&self, msg: A::Msg) -> Result<(), TellError<A::Msg>> {
-        self.try_send(msg, None)
+        if self.mailbox.is_closed() {
+            return Err(self.unavailable(msg));
+        }
+        if !self.mailbox.try_reserve() {
+            self.mailbox.metrics.mailbox_full.increment(1);
+            return Err(TellError::MailboxFull {
+                agent: self.mailbox.name.clone(),
+                capacity: self.mailbox.capacity(),
+                message: msg,
+            });
+        }
+        self.push(msg)
     }
 
     /// Sends, waiting for room when the mailbox is full (backpressure).
     pub async fn tell(&self, msg: A::Msg) -> Result<(), TellError<A::Msg>> {
-        self.send(msg, None).await
+        match self.mailbox.reserve(None).await {
+            Ok(()) => self.push(msg),
+            Err(_) => Err(self.unavailable(msg)),
+        }
     }
 
     /// Builds a request from a message constructor that receives the [`Reply`]: await it to
@@ -112,35 +126,11 @@ impl<A: Agent> AgentRef<A> {
         if let Some(executor) = self.mailbox.current_executor() {
             let _ = executor.stop_and_wait(None, None).await;
         }
-        if self.mailbox.is_standalone() {
-            self.mailbox.close();
-        }
     }
 
-    fn try_send(&self, msg: A::Msg, deadline: Option<Instant>) -> Result<(), TellError<A::Msg>> {
-        if self.mailbox.is_closed() {
-            return Err(self.unavailable(msg));
-        }
-        if !self.mailbox.try_reserve() {
-            self.mailbox.metrics.mailbox_full.increment(1);
-            return Err(TellError::MailboxFull {
-                agent: self.mailbox.name.clone(),
-                capacity: self.mailbox.capacity(),
-                message: msg,
-            });
-        }
-        self.push(msg, deadline)
-    }
-
-    async fn send(&self, msg: A::Msg, deadline: Option<Instant>) -> Result<(), TellError<A::Msg>> {
-        match self.mailbox.reserve(None).await {
-            Ok(()) => self.push(msg, deadline),
-            Err(_) => Err(self.unavailable(msg)),
-        }
-    }
-
-    fn push(&self, msg: A::Msg, deadline: Option<Instant>) -> Result<(), TellError<A::Msg>> {
-        let env = Envelope { msg, meta: Meta::outgoing(deadline) };
+    /// Pushes a tell (no deadline) into a reserved slot.
+    fn push(&self, msg: A::Msg) -> Result<(), TellError<A::Msg>> {
+        let env = Envelope { msg, meta: Meta::outgoing(None) };
         self.mailbox.push(env).map_err(|env| self.unavailable(env.msg))
     }
 

@@ -39,7 +39,6 @@ pub(crate) enum ReserveError {
 struct Inner<M> {
     queue: VecDeque<Envelope<M>>,
     executor: Option<ActorRef<Wake>>,
-    closed: bool,
 }
 
 pub(crate) struct Mailbox<M> {
@@ -52,6 +51,8 @@ pub(crate) struct Mailbox<M> {
     capacity: usize,
     scheduled: AtomicBool,
     stop_requested: AtomicBool,
+    /// Written only under the queue lock, so a push that checks it under the lock cannot race a
+    /// close; read without the lock by senders' fast paths.
     closed: AtomicBool,
     incarnations: AtomicU64,
     /// How many times the mailbox was closed; an asker compares it to tell "closed under me"
@@ -70,7 +71,7 @@ impl<M: Send + 'static> Mailbox<M> {
     pub(crate) fn new(name: Arc<str>, capacity: usize, agent_type: &'static str) -> Self {
         let capacity = capacity.max(1);
         Self {
-            inner: Mutex::new(Inner { queue: VecDeque::new(), executor: None, closed: false }),
+            inner: Mutex::new(Inner { queue: VecDeque::new(), executor: None }),
             free: AtomicUsize::new(capacity),
             waiting: AtomicUsize::new(0),
             room: Notify::new(),
@@ -185,7 +186,7 @@ impl<M: Send + 'static> Mailbox<M> {
     pub(crate) fn push(&self, env: Envelope<M>) -> Result<(), Envelope<M>> {
         let executor = {
             let mut inner = self.lock();
-            if inner.closed {
+            if self.is_closed() {
                 return Err(env);
             }
             inner.queue.push_back(env);
@@ -215,7 +216,7 @@ impl<M: Send + 'static> Mailbox<M> {
     /// Puts envelopes taken but not handled back at the front, in their original order.
     pub(crate) fn restore_front(&self, batch: &mut VecDeque<Envelope<M>>) {
         let mut inner = self.lock();
-        if inner.closed {
+        if self.is_closed() {
             batch.clear();
             return;
         }
@@ -278,7 +279,6 @@ impl<M: Send + 'static> Mailbox<M> {
     pub(crate) fn close(&self) -> usize {
         let dropped = {
             let mut inner = self.lock();
-            inner.closed = true;
             inner.executor = None;
             self.closures.fetch_add(1, Ordering::AcqRel);
             self.closed.store(true, Ordering::Release);
@@ -295,9 +295,9 @@ impl<M: Send + 'static> Mailbox<M> {
 
     /// Opens a closed mailbox again, empty and with every slot free.
     pub(crate) fn reopen(&self) {
-        let mut inner = self.lock();
-        if inner.closed {
-            inner.closed = false;
+        // Held so the flip cannot interleave with a push or a close.
+        let _queue = self.lock();
+        if self.is_closed() {
             self.free.store(self.capacity, Ordering::SeqCst);
             self.closed.store(false, Ordering::Release);
         }

@@ -186,16 +186,27 @@ impl ChildSpec {
         A: Agent,
         F: Fn() -> A + Send + Sync + 'static,
     {
+        Self::agent_with_ref(id, factory).0
+    }
+
+    /// [`ChildSpec::agent`] and the new child's handle, without a downcast.
+    pub(crate) fn agent_with_ref<A, F>(id: impl Into<Arc<str>>, factory: F) -> (Self, AgentRef<A>)
+    where
+        A: Agent,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
         let id: Arc<str> = id.into();
         let factory: Arc<dyn Fn() -> A + Send + Sync> = Arc::new(factory);
         let mailbox = new_mailbox::<A>(id.clone(), DEFAULT_MAILBOX_CAPACITY);
-        Self {
+        let handle = AgentRef::from_mailbox(mailbox.clone());
+        let spec = Self {
             runtime: Arc::new(AgentChild::<A> { factory, mailbox }),
             id,
             restart: Restart::Permanent,
             shutdown: Shutdown::Timeout(DEFAULT_SHUTDOWN),
             backoff: None,
-        }
+        };
+        (spec, handle)
     }
 
     /// A nested supervisor child (permanent, shut down with [`Shutdown::Infinity`]).

@@ -298,10 +298,7 @@ impl SupervisorRef {
         A: Agent,
         F: Fn() -> A + Send + Sync + 'static,
     {
-        let spec = ChildSpec::agent(id, factory);
-        let handle = spec
-            .agent_ref::<A>()
-            .ok_or_else(|| SupervisorError::NotRunning { supervisor: self.shared.name.clone() })?;
+        let (spec, handle) = ChildSpec::agent_with_ref(id, factory);
         self.start_child(spec).await?;
         Ok(handle)
     }
