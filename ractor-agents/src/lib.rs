@@ -38,6 +38,9 @@
 extern crate self as ractor_agents;
 
 pub mod agent;
+// Crate-internal until the durable task store (its first user) lands.
+#[allow(dead_code)]
+mod journal;
 pub mod supervisor;
 pub mod telemetry;
 
