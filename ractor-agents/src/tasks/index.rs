@@ -103,8 +103,9 @@ impl Indexes {
         self.ready.get_mut(capability).expect("inserted above")
     }
 
-    /// Moves tasks whose retry time has come from `delayed` to their ready set.
-    pub(crate) fn promote_due(&mut self, now: Timestamp, tasks: &IdMap<TaskRecord>) {
+    /// Moves tasks whose retry time has come from `delayed` to their ready set; returns how many.
+    pub(crate) fn promote_due(&mut self, now: Timestamp, tasks: &IdMap<TaskRecord>) -> usize {
+        let mut promoted = 0;
         while let Some(&(at, id)) = self.delayed.first() {
             if at > now {
                 break;
@@ -112,8 +113,10 @@ impl Indexes {
             self.delayed.pop_first();
             if let Some(rec) = tasks.get(&id) {
                 self.ready_set(&rec.capability).insert((Reverse(rec.priority), id));
+                promoted += 1;
             }
         }
+        promoted
     }
 }
 

@@ -152,7 +152,14 @@ impl TaskStore for MemoryStore {
     }
 
     async fn expire_due(&self) -> Result<usize, QueueError> {
-        Ok(self.run(|s, now, ev| s.expire_due(now, ev)))
+        Ok(self.run(|s, now, ev| {
+            let changed = s.expire_due(now, ev);
+            if changed > 0 {
+                // Retry times that came make tasks leasable without an event: wake consumers.
+                ev.mark_ready();
+            }
+            changed
+        }))
     }
 
     async fn purge_finished(&self, older_than: Duration) -> Result<usize, QueueError> {

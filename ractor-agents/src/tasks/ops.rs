@@ -149,7 +149,7 @@ impl QueueState {
 
     /// Runs what is due at `now`: retry times that have come make tasks leasable, expired leases
     /// count as failed attempts, passed deadlines dead-letter. Returns how many tasks changed
-    /// state by expiry.
+    /// state or became leasable.
     pub fn expire_due(&mut self, now: Timestamp, sink: &mut impl EventSink) -> usize {
         let mut changed = 0;
         while let Some(&(deadline, id)) = self.idx.deadlines.first() {
@@ -185,8 +185,7 @@ impl QueueState {
             self.commit(event, sink);
             changed += 1;
         }
-        self.idx.promote_due(now, &self.tasks);
-        changed
+        changed + self.idx.promote_due(now, &self.tasks)
     }
 
     /// Drops finished tasks that finished before `before` (their results and idempotency keys
