@@ -38,10 +38,12 @@
 extern crate self as ractor_agents;
 
 pub mod agent;
+pub mod dispatch;
 // Crate-internal until the durable task store (its first user) lands.
 #[allow(dead_code)]
 mod journal;
 pub mod supervisor;
+pub mod tasks;
 pub mod telemetry;
 
 pub use agent::{spawn, spawn_with};

@@ -107,3 +107,110 @@ pub(crate) fn short_type_name<T>() -> &'static str {
     let base = full.split('<').next().unwrap_or(full);
     base.rsplit("::").next().unwrap_or(base)
 }
+
+/// Metric names of the task queue. See `docs/observability/metrics.md`.
+pub mod queue_names {
+    /// Gauge: tasks in the queue by status and priority. Labels: `status`, `priority`.
+    pub const QUEUE_TASKS: &str = "ractor_agents_queue_tasks";
+    /// Counter: tasks enqueued (deduplicated enqueues not counted). Labels: `capability`.
+    pub const QUEUE_ENQUEUED: &str = "ractor_agents_queue_enqueued_total";
+    /// Counter: leases handed out (each is an attempt). Labels: `capability`.
+    pub const QUEUE_LEASED: &str = "ractor_agents_queue_leased_total";
+    /// Counter: tasks acked (succeeded). Labels: `capability`.
+    pub const QUEUE_ACKED: &str = "ractor_agents_queue_acked_total";
+    /// Counter: attempts given back by workers (nacks, crashes included). Labels: `capability`.
+    pub const QUEUE_NACKED: &str = "ractor_agents_queue_nacked_total";
+    /// Counter: tasks failed permanently. Labels: `capability`.
+    pub const QUEUE_FAILED: &str = "ractor_agents_queue_failed_total";
+    /// Counter: leases that ran out before an ack. Labels: `capability`.
+    pub const QUEUE_LEASES_EXPIRED: &str = "ractor_agents_queue_leases_expired_total";
+    /// Counter: tasks dead-lettered. Labels: `reason` (`attempts_spent`, `deadline`).
+    pub const QUEUE_DEAD_LETTERED: &str = "ractor_agents_queue_dead_lettered_total";
+    /// Histogram (seconds): from leasable to leased. Labels: `capability`.
+    pub const QUEUE_WAIT: &str = "ractor_agents_queue_wait_seconds";
+    /// Histogram (seconds): from lease to ack of the successful attempt. Labels: `capability`.
+    pub const TASK_DURATION: &str = "ractor_agents_task_duration_seconds";
+    /// Histogram: attempts a task took to succeed. Labels: `capability`.
+    pub const TASK_ATTEMPTS: &str = "ractor_agents_task_attempts";
+}
+
+/// Handles for one capability's queue metrics.
+pub(crate) struct CapabilityMetrics {
+    pub(crate) enqueued: metrics::Counter,
+    pub(crate) leased: metrics::Counter,
+    pub(crate) acked: metrics::Counter,
+    pub(crate) nacked: metrics::Counter,
+    pub(crate) failed: metrics::Counter,
+    pub(crate) lease_expired: metrics::Counter,
+    wait: metrics::Histogram,
+    duration: metrics::Histogram,
+    attempts: metrics::Histogram,
+}
+
+impl CapabilityMetrics {
+    fn new(capability: &str) -> Self {
+        use queue_names::*;
+        let labels = [("capability", capability.to_owned())];
+        Self {
+            enqueued: metrics::counter!(QUEUE_ENQUEUED, &labels),
+            leased: metrics::counter!(QUEUE_LEASED, &labels),
+            acked: metrics::counter!(QUEUE_ACKED, &labels),
+            nacked: metrics::counter!(QUEUE_NACKED, &labels),
+            failed: metrics::counter!(QUEUE_FAILED, &labels),
+            lease_expired: metrics::counter!(QUEUE_LEASES_EXPIRED, &labels),
+            wait: metrics::histogram!(QUEUE_WAIT, &labels),
+            duration: metrics::histogram!(TASK_DURATION, &labels),
+            attempts: metrics::histogram!(TASK_ATTEMPTS, &labels),
+        }
+    }
+
+    pub(crate) fn record_lease(&self, waited: std::time::Duration) {
+        self.leased.increment(1);
+        self.wait.record(waited.as_secs_f64());
+    }
+
+    pub(crate) fn record_success(&self, took: std::time::Duration, attempts: u32) {
+        self.acked.increment(1);
+        self.duration.record(took.as_secs_f64());
+        self.attempts.record(f64::from(attempts));
+    }
+}
+
+/// The queue's metric handles, resolved once per capability (a registry lookup with labels
+/// costs far more than the queue operation itself).
+#[derive(Clone, Default)]
+pub(crate) struct QueueMetrics {
+    by_capability: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<std::sync::Arc<str>, std::sync::Arc<CapabilityMetrics>>>,
+    >,
+}
+
+impl QueueMetrics {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn capability(&self, capability: &std::sync::Arc<str>) -> std::sync::Arc<CapabilityMetrics> {
+        let mut map = self.by_capability.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(capability.clone()).or_insert_with(|| std::sync::Arc::new(CapabilityMetrics::new(capability))).clone()
+    }
+
+    pub(crate) fn dead_letter(&self, reason: &'static str) {
+        metrics::counter!(queue_names::QUEUE_DEAD_LETTERED, "reason" => reason).increment(1);
+    }
+}
+
+/// Depth gauges by (status, priority), created on first use so idle priorities add no series.
+#[derive(Default)]
+pub(crate) struct DepthGauges {
+    gauges: std::collections::HashMap<(u8, u8), metrics::Gauge>,
+}
+
+impl DepthGauges {
+    pub(crate) fn set(&mut self, status: crate::tasks::TaskStatus, priority: u8, n: u64) {
+        let gauge = self.gauges.entry((status as u8, priority)).or_insert_with(|| {
+            metrics::gauge!(queue_names::QUEUE_TASKS, "status" => status.as_str(), "priority" => priority.to_string())
+        });
+        gauge.set(n as f64);
+    }
+}
