@@ -39,8 +39,6 @@ extern crate self as ractor_agents;
 
 pub mod agent;
 pub mod dispatch;
-// Crate-internal until the durable task store (its first user) lands.
-#[allow(dead_code)]
 mod journal;
 pub mod supervisor;
 pub mod tasks;

@@ -44,6 +44,7 @@ impl Durability {
     }
 
     /// Number of records durable.
+    #[cfg(test)]
     pub(crate) fn durable(&self) -> u64 {
         self.durable.load(Ordering::Acquire)
     }

@@ -56,7 +56,7 @@ use std::thread::JoinHandle;
 pub(crate) use compaction::Cut;
 pub(crate) use durability::{Ticket, WaitDurable};
 pub(crate) use error::JournalError;
-pub(crate) use options::JournalOptions;
+pub(crate) use options::{JournalOptions, SyncMode};
 pub(crate) use recovery::Replay;
 
 use durability::Durability;
@@ -83,8 +83,8 @@ pub(crate) struct Journal {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// LSN of the latest snapshot's cut; also serialises compactions.
     snapshot_lsn: Mutex<u64>,
-    /// Holds the directory's flock.
-    _lock: File,
+    /// Holds the directory's flock until `close`.
+    lock: Mutex<Option<File>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -136,7 +136,7 @@ impl Journal {
             dir,
             writer: Mutex::new(Some(handle)),
             snapshot_lsn: Mutex::new(recovered.snapshot_lsn),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         };
         Ok((journal, recovered.replay))
     }
@@ -149,7 +149,6 @@ impl Journal {
         let mut pending = self.shared.lock_pending();
         self.check_open(&pending)?;
         format::put_record(&mut pending.frames, record);
-        pending.bytes_since_cut += record.len() as u64;
         pending.next_lsn += 1;
         let ticket = Ticket(pending.next_lsn);
         let wake = std::mem::take(&mut pending.writer_idle);
@@ -166,12 +165,20 @@ impl Journal {
         self.shared.durability.wait(ticket)
     }
 
+    /// The ticket of the last record appended (or of the journal's start): it is durable once
+    /// everything appended so far is.
+    pub(crate) fn head(&self) -> Ticket {
+        Ticket(self.shared.lock_pending().next_lsn)
+    }
+
     /// Whether the record of `ticket` is durable already.
+    #[cfg(test)]
     pub(crate) fn is_durable(&self, ticket: Ticket) -> bool {
         self.shared.durability.is_durable(ticket)
     }
 
     /// Number of records durable since the journal was created (snapshotted ones included).
+    #[cfg(test)]
     pub(crate) fn durable_records(&self) -> u64 {
         self.shared.durability.durable()
     }
@@ -186,11 +193,6 @@ impl Journal {
         }
     }
 
-    /// Record bytes appended since the last cut (or since open): what compaction would shed.
-    pub(crate) fn bytes_since_cut(&self) -> u64 {
-        self.shared.lock_pending().bytes_since_cut
-    }
-
     /// Marks a cut: records appended from now on go to a new segment. Cheap; call it under the
     /// owner's state lock, together with taking the live records the snapshot will hold.
     pub(crate) fn cut(&self) -> Result<Cut, JournalError> {
@@ -199,7 +201,6 @@ impl Journal {
         self.check_open(&pending)?;
         let offset = pending.frames.len();
         pending.cuts.push(PendingCut { offset, slot: slot.clone() });
-        pending.bytes_since_cut = 0;
         let lsn = pending.next_lsn;
         let wake = std::mem::take(&mut pending.writer_idle);
         drop(pending);
@@ -209,8 +210,8 @@ impl Journal {
         Ok(Cut { lsn, slot })
     }
 
-    /// Writes out and syncs everything appended, then stops the writer. Appends after this
-    /// fail with [`JournalError::Closed`].
+    /// Writes out and syncs everything appended, stops the writer and releases the directory
+    /// (another `Journal` may open it). Appends after this fail with [`JournalError::Closed`].
     pub(crate) fn close(&self) -> Result<(), JournalError> {
         self.shared.lock_pending().closing = true;
         self.shared.wake_writer.notify_one();
@@ -220,6 +221,7 @@ impl Journal {
         {
             tracing::error!("journal: the writer thread panicked");
         }
+        drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()).take());
         match self.shared.durability.terminal_error() {
             Some(JournalError::Closed) | None => Ok(()),
             Some(error) => Err(error),

@@ -64,6 +64,7 @@ impl JournalOptions {
     }
 
     /// Sets the most bytes per write + fdatasync (at least 4 KiB).
+    #[cfg(test)]
     pub(crate) fn max_batch_bytes(mut self, bytes: usize) -> Self {
         self.max_batch_bytes = bytes.max(4096);
         self

@@ -33,6 +33,7 @@ impl Replay {
     }
 
     /// Whether the journal was empty.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.records.is_empty()
     }

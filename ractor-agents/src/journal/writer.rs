@@ -53,8 +53,6 @@ pub(crate) struct Pending {
     pub(crate) next_lsn: u64,
     /// Cuts among `frames`, in order.
     pub(crate) cuts: Vec<PendingCut>,
-    /// Record bytes appended since the last cut (or since open).
-    pub(crate) bytes_since_cut: u64,
     /// The writer sleeps: the next appender must notify it.
     pub(crate) writer_idle: bool,
     pub(crate) closing: bool,

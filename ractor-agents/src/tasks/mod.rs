@@ -50,6 +50,7 @@
 //! # Ok(()) }
 //! ```
 
+mod durable;
 mod error;
 mod event;
 mod index;
@@ -63,6 +64,7 @@ mod state;
 mod store;
 mod time;
 
+pub use durable::{DurableOptions, DurableStats, DurableStore};
 pub use error::QueueError;
 pub use event::{Event, EventSink};
 pub use index::QueueCounts;

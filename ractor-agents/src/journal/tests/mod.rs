@@ -10,8 +10,7 @@ mod reopen;
 use std::path::{Path, PathBuf};
 
 use super::format::{self, Control, Frame, HEADER_LEN, Read};
-use super::options::SyncMode;
-use super::{Journal, JournalError, JournalOptions, Replay, Ticket};
+use super::{Journal, JournalError, JournalOptions, Replay, SyncMode, Ticket};
 
 /// Small segments so tests rotate; real fdatasync unless a test says otherwise.
 fn options() -> JournalOptions {
