@@ -32,12 +32,6 @@ impl Replay {
         self.records.len()
     }
 
-    /// Whether the journal was empty.
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
     /// Bytes of a torn or corrupt tail (or of a repaired segment) that were dropped on open.
     pub(crate) fn truncated_bytes(&self) -> u64 {
         self.truncated_bytes
