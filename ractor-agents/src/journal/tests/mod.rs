@@ -6,6 +6,7 @@ mod group_commit;
 mod properties;
 
 mod reopen;
+mod throughput;
 
 use std::path::{Path, PathBuf};
 
