@@ -72,7 +72,7 @@ impl MemoryStore {
                 // must re-read it.
                 wakeups.mark_ready();
             }
-            self.signals.resolve(&mut wakeups, &state);
+            self.signals.resolve(&mut wakeups, &mut state);
             (out, wakeups)
         };
         let (out, wakeups) = wakeups;
@@ -152,14 +152,7 @@ impl TaskStore for MemoryStore {
     }
 
     async fn expire_due(&self) -> Result<usize, QueueError> {
-        Ok(self.run(|s, now, ev| {
-            let changed = s.expire_due(now, ev);
-            if changed > 0 {
-                // Retry times that came make tasks leasable without an event: wake consumers.
-                ev.mark_ready();
-            }
-            changed
-        }))
+        Ok(self.run(|s, now, ev| s.expire_due(now, ev)))
     }
 
     async fn purge_finished(&self, older_than: Duration) -> Result<usize, QueueError> {

@@ -223,7 +223,7 @@ impl DurableStore {
                 locked.broken = Some(reason);
                 return Err(storage(operation, error));
             }
-            self.inner.signals.resolve(&mut wakeups, &locked.state);
+            self.inner.signals.resolve(&mut wakeups, &mut locked.state);
             locked.logged_bytes += logged;
             let compaction = self.inner.compaction_due(locked);
             (out, wakeups, self.inner.journal.head(), compaction)
