@@ -65,7 +65,8 @@ fn durable_no_sync(dir: &std::path::Path) -> Arc<dyn QueueUnderTest> {
 }
 
 fn durable_append(dir: &std::path::Path) -> Arc<dyn QueueUnderTest> {
-    let store = DurableStore::open_with(dir, DurableOptions::default().preallocate(false)).expect("open the durable store");
+    let store =
+        DurableStore::open_with(dir, DurableOptions::default().preallocate(false)).expect("open the durable store");
     Arc::new(TaskStoreQueue::durable("durable (fdatasync, append)", Arc::new(store)))
 }
 
@@ -80,12 +81,8 @@ fn main() {
         "durable task queue: {} tasks, {} producers x {} in flight, {} consumers (lease batch {}), {}-byte payloads, median of {} runs",
         w.tasks, w.producers, w.in_flight, w.consumers, w.lease_batch, w.payload_bytes, options.runs
     );
-    let peers: [(&str, Peer); 4] = [
-        ("durable", durable),
-        ("append", durable_append),
-        ("nosync", durable_no_sync),
-        ("memory", memory),
-    ];
+    let peers: [(&str, Peer); 4] =
+        [("durable", durable), ("append", durable_append), ("nosync", durable_no_sync), ("memory", memory)];
     let mut medians = Vec::new();
     for (key, open) in peers {
         if options.only.as_ref().is_some_and(|only| !key.contains(only.as_str())) {
@@ -98,7 +95,11 @@ fn main() {
                     None => tempfile::tempdir(),
                 }
                 .expect("data directory");
-                let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 let report = runtime.block_on(async {
                     let queue = open(dir.path());
                     run(queue, &options.workload).await.expect("workload")

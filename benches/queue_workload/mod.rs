@@ -91,7 +91,15 @@ pub struct Workload {
 impl Default for Workload {
     /// The workload: 16 producers × 64 in flight, 4 consumers, 100-byte payloads.
     fn default() -> Self {
-        Self { producers: 16, in_flight: 64, consumers: 4, lease_batch: 64, tasks: 300_000, payload_bytes: 100, priorities: 4 }
+        Self {
+            producers: 16,
+            in_flight: 64,
+            consumers: 4,
+            lease_batch: 64,
+            tasks: 300_000,
+            payload_bytes: 100,
+            priorities: 4,
+        }
     }
 }
 
@@ -226,7 +234,8 @@ impl Shared {
         let mut latency = histogram();
         let mut last = self.start;
         while self.completed.load(Ordering::Relaxed) < self.workload.tasks {
-            let leased = self.queue.lease(self.workload.lease_batch, Duration::from_secs(600), Duration::from_millis(5)).await?;
+            let leased =
+                self.queue.lease(self.workload.lease_batch, Duration::from_secs(600), Duration::from_millis(5)).await?;
             if leased.is_empty() {
                 continue;
             }

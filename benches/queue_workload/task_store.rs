@@ -48,7 +48,11 @@ impl QueueUnderTest for TaskStoreQueue {
         }
         Ok(leases
             .into_iter()
-            .map(|lease| Leased { id: lease.id().0, token: lease.token.0, payload: lease.task.payload.as_bytes().to_vec() })
+            .map(|lease| Leased {
+                id: lease.id().0,
+                token: lease.token.0,
+                payload: lease.task.payload.as_bytes().to_vec(),
+            })
             .collect())
     }
 
