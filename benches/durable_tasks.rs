@@ -1,11 +1,12 @@
 //! The durable task queue on the issue's workload, beside its peers in the same run: the same
-//! store without preallocated segments (appending), with fdatasync off (what the disk costs),
-//! and the memory store (the queue's own CPU cost, the ceiling). See `BENCHMARKS.md`, section "Durable task queue".
+//! store with leases that wait for their own record, without preallocated segments
+//! (appending), with fdatasync off (what the disk costs), and the memory store (the queue's own
+//! CPU cost, the ceiling). See `BENCHMARKS.md`, section "Durable task queue".
 //!
 //! ```text
 //! cargo bench -p ractor-agents-benches --bench durable_tasks -- [--tasks 300000] [--runs 3]
 //!     [--producers 16] [--in-flight 64] [--consumers 4] [--dir /path/on/the/disk/to/measure]
-//!     [--only durable|append|nosync|memory]
+//!     [--only durable|leases|append|nosync|memory]
 //! ```
 //!
 //! Every figure is the median (by tasks/s) of `--runs` runs, each on a fresh runtime with 2
@@ -64,6 +65,12 @@ fn durable_no_sync(dir: &std::path::Path) -> Arc<dyn QueueUnderTest> {
     Arc::new(TaskStoreQueue::durable("durable (no fsync)", Arc::new(store)))
 }
 
+fn durable_leases(dir: &std::path::Path) -> Arc<dyn QueueUnderTest> {
+    let store =
+        DurableStore::open_with(dir, DurableOptions::default().durable_leases(true)).expect("open the durable store");
+    Arc::new(TaskStoreQueue::durable("durable (durable leases)", Arc::new(store)))
+}
+
 fn durable_append(dir: &std::path::Path) -> Arc<dyn QueueUnderTest> {
     let store =
         DurableStore::open_with(dir, DurableOptions::default().preallocate(false)).expect("open the durable store");
@@ -116,7 +123,7 @@ fn main() {
     for report in &medians {
         println!("  {report}");
     }
-    if let [durable, _append, no_sync, memory] = &medians[..] {
+    if let [durable, _leases, _append, no_sync, memory] = &medians[..] {
         println!(
             "ratios: durable / memory = {:.2}, durable / no-fsync = {:.2}, target 100,000 tasks/s: {}",
             durable.tasks_per_second() / memory.tasks_per_second(),

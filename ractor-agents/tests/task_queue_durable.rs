@@ -22,6 +22,19 @@ async fn durable(clock: ManualClock) -> Fixture {
 
 queue_conformance!(durable);
 
+/// The same suite with leases that wait for their own record.
+mod durable_leases {
+    use super::*;
+
+    async fn durable_leases(clock: ManualClock) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = DurableStore::open_with(dir.path(), options(&clock).durable_leases(true)).expect("open");
+        Fixture { store: Arc::new(store), clock, guard: Box::new(dir) }
+    }
+
+    queue_conformance!(durable_leases);
+}
+
 #[tokio::test]
 async fn every_acknowledged_change_is_there_after_a_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");

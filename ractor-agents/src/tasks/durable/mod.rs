@@ -14,6 +14,11 @@
 //!   everything the reply may depend on was: a reply waits for the journal's head, not only its
 //!   own events). An acknowledged enqueue survives `kill -9` and power loss; an acknowledged ack
 //!   is never redelivered.
+//! * **Leases.** A lease answers once the tasks it hands out are durable (with everything else
+//!   logged before it), but not its own lease record: if the process dies before that record
+//!   reaches the disk, the task is simply Pending again after a restart and is leased anew —
+//!   what an expired lease does anyway (at-least-once). This spares consumers one sync per
+//!   lease. [`DurableOptions::durable_leases`] makes leases wait for their own record too.
 //! * **Group commit.** Concurrent operations share fdatasyncs, so throughput grows with
 //!   concurrency while latency stays about one sync.
 //! * **Recovery** replays the journal into a fresh [`QueueState`] through the same `apply` as
@@ -77,6 +82,8 @@ struct Inner {
     signals: Signals,
     clock: Arc<dyn Clock>,
     compact_after_bytes: u64,
+    /// Leases reply only once their own events are durable too.
+    durable_leases: bool,
     dir: PathBuf,
 }
 
@@ -169,6 +176,7 @@ impl DurableStore {
             signals: Signals::default(),
             clock: options.clock,
             compact_after_bytes: options.compact_after_bytes,
+            durable_leases: options.durable_leases,
             dir,
         };
         Ok(Self { inner: Arc::new(inner), compactor: Mutex::new(None) })
@@ -202,11 +210,22 @@ impl DurableStore {
         operation: &'static str,
         op: impl FnOnce(&mut QueueState, Timestamp, &mut JournalSink<'_>) -> T,
     ) -> Result<T, QueueError> {
+        self.run_until(operation, Durable::Everything, op).await
+    }
+
+    /// [`run`](Self::run), replying once `until` is durable.
+    async fn run_until<T>(
+        &self,
+        operation: &'static str,
+        until: Durable,
+        op: impl FnOnce(&mut QueueState, Timestamp, &mut JournalSink<'_>) -> T,
+    ) -> Result<T, QueueError> {
         let now = self.inner.clock.now();
         let (out, wakeups, ticket, compaction) = {
             let mut guard = self.inner.lock();
             let locked = &mut *guard;
             locked.usable(operation)?;
+            let prior = self.inner.journal.head();
             let mut sink = JournalSink::new(&self.inner.journal, &mut locked.scratch, self.inner.signals.wakeups());
             let before = locked.state.next_due();
             let out = op(&mut locked.state, now, &mut sink);
@@ -226,7 +245,11 @@ impl DurableStore {
             self.inner.signals.resolve(&mut wakeups, &mut locked.state);
             locked.logged_bytes += logged;
             let compaction = self.inner.compaction_due(locked);
-            (out, wakeups, self.inner.journal.head(), compaction)
+            let ticket = match until {
+                Durable::Everything => self.inner.journal.head(),
+                Durable::PriorChanges => prior,
+            };
+            (out, wakeups, ticket, compaction)
         };
         if let Some(job) = compaction {
             self.start_compaction(job);
@@ -246,6 +269,15 @@ impl DurableStore {
         self.inner.journal.wait_durable(ticket).await.map_err(|e| journal_error(operation, e))?;
         Ok(out)
     }
+}
+
+/// What an operation's reply waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    /// Everything logged up to and including the operation's own events.
+    Everything,
+    /// Everything logged before the operation (not its own events).
+    PriorChanges,
 }
 
 impl Inner {

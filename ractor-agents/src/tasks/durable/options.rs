@@ -21,6 +21,7 @@ pub struct DurableOptions {
     pub(super) preallocate: bool,
     pub(super) compact_after_bytes: u64,
     pub(super) repair: bool,
+    pub(super) durable_leases: bool,
     pub(super) clock: Arc<dyn Clock>,
 }
 
@@ -32,13 +33,15 @@ impl std::fmt::Debug for DurableOptions {
             .field("preallocate", &self.preallocate)
             .field("compact_after_bytes", &self.compact_after_bytes)
             .field("repair", &self.repair)
+            .field("durable_leases", &self.durable_leases)
             .finish_non_exhaustive()
     }
 }
 
 impl Default for DurableOptions {
     /// fdatasync on, 64 MiB preallocated segments, compaction after 64 MiB of log (or twice
-    /// the last snapshot, whichever is more), no repair, the system clock.
+    /// the last snapshot, whichever is more), no repair, leases not waiting for their own
+    /// record, the system clock.
     fn default() -> Self {
         Self {
             fsync: true,
@@ -46,6 +49,7 @@ impl Default for DurableOptions {
             preallocate: true,
             compact_after_bytes: 64 << 20,
             repair: false,
+            durable_leases: false,
             clock: Arc::new(SystemClock),
         }
     }
@@ -85,6 +89,14 @@ impl DurableOptions {
     /// for an operator who has no backup to restore.
     pub fn repair(mut self, on: bool) -> Self {
         self.repair = on;
+        self
+    }
+
+    /// With `true`, a lease answers only once its own lease record is durable (one more sync
+    /// per lease). By default it answers once the tasks it hands out are durable: a lease lost
+    /// in a crash only means the task is leased again, as after an expired lease.
+    pub fn durable_leases(mut self, on: bool) -> Self {
+        self.durable_leases = on;
         self
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::{DurableStore, journal_error};
+use super::{Durable, DurableStore, journal_error};
 use crate::tasks::QueueError;
 use crate::tasks::index::QueueCounts;
 use crate::tasks::model::{Enqueued, Lease, LeaseRequest, LeaseToken, Nack, NackOutcome, Task, TaskId, TaskRecord};
@@ -26,7 +26,8 @@ impl TaskStore for DurableStore {
     }
 
     async fn lease(&self, request: LeaseRequest) -> Result<Vec<Lease>, QueueError> {
-        self.run("lease", |s, now, ev| s.lease(now, &request, ev)).await
+        let until = if self.inner.durable_leases { Durable::Everything } else { Durable::PriorChanges };
+        self.run_until("lease", until, |s, now, ev| s.lease(now, &request, ev)).await
     }
 
     async fn start(&self, id: TaskId, token: LeaseToken) -> Result<(), QueueError> {
