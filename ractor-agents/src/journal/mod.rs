@@ -49,7 +49,7 @@ mod tests;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -125,6 +125,7 @@ impl Journal {
             durability: Durability::starting_at(recovered.next_lsn),
             metrics,
             stats: Default::default(),
+            head: AtomicU64::new(recovered.next_lsn),
         });
         let writer = Writer::new(shared.clone(), &dir, options, segment, recovered.next_lsn);
         let handle = std::thread::Builder::new()
@@ -151,6 +152,7 @@ impl Journal {
         format::put_record(&mut pending.frames, record);
         pending.next_lsn += 1;
         let ticket = Ticket(pending.next_lsn);
+        self.shared.head.store(pending.next_lsn, Ordering::Release);
         let wake = std::mem::take(&mut pending.writer_idle);
         drop(pending);
         if wake {
@@ -168,7 +170,7 @@ impl Journal {
     /// The ticket of the last record appended (or of the journal's start): it is durable once
     /// everything appended so far is.
     pub(crate) fn head(&self) -> Ticket {
-        Ticket(self.shared.lock_pending().next_lsn)
+        Ticket(self.shared.head.load(Ordering::Acquire))
     }
 
     /// Whether the record of `ticket` is durable already.

@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) durability: Durability,
     pub(crate) metrics: JournalMetrics,
     pub(crate) stats: WriterStats,
+    /// `Pending::next_lsn`, readable without the lock (it only grows; written under it).
+    pub(crate) head: AtomicU64,
 }
 
 /// What the writer has done since open; read by [`Journal::stats`](super::Journal::stats).

@@ -37,22 +37,31 @@ impl Inner {
 
     /// Encodes and writes the snapshot; blocking.
     fn compact(&self, job: CompactionJob) {
-        let encoded: Result<Vec<Vec<u8>>, String> = job
-            .events
-            .iter()
-            .map(|event| {
-                let mut record = Vec::new();
-                codec::encode(event, &mut record).map(|()| record)
-            })
-            .collect();
-        let bytes = encoded.as_ref().map_or(0, |records| records.iter().map(|r| r.len() as u64).sum());
-        let written =
-            encoded.and_then(|records| self.journal.write_snapshot(job.cut, &records).map_err(|e| e.to_string()));
+        // One buffer for every record (not one allocation each: a snapshot holds every task).
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(job.events.len());
+        let mut record = Vec::new();
+        let mut encoded = Ok(());
+        for event in &job.events {
+            if let Err(error) = codec::encode(event, &mut record) {
+                encoded = Err(error);
+                break;
+            }
+            bytes.extend_from_slice(&record);
+            ends.push(bytes.len());
+        }
+        drop(job.events);
+        let records = ends.iter().scan(0, |start, &end| {
+            let slice = &bytes[*start..end];
+            *start = end;
+            Some(slice)
+        });
+        let written = encoded.and_then(|()| self.journal.write_snapshot(job.cut, records).map_err(|e| e.to_string()));
         let mut locked = self.lock();
         locked.compacting = false;
         match written {
             Ok(report) => {
-                locked.snapshot_bytes = bytes;
+                locked.snapshot_bytes = bytes.len() as u64;
                 tracing::debug!(
                     records = report.records,
                     deleted_files = report.deleted_files,
