@@ -88,8 +88,13 @@ fn main() {
         "durable task queue: {} tasks, {} producers x {} in flight, {} consumers (lease batch {}), {}-byte payloads, median of {} runs",
         w.tasks, w.producers, w.in_flight, w.consumers, w.lease_batch, w.payload_bytes, options.runs
     );
-    let peers: [(&str, Peer); 4] =
-        [("durable", durable), ("append", durable_append), ("nosync", durable_no_sync), ("memory", memory)];
+    let peers: [(&str, Peer); 5] = [
+        ("durable", durable),
+        ("leases", durable_leases),
+        ("append", durable_append),
+        ("nosync", durable_no_sync),
+        ("memory", memory),
+    ];
     let mut medians = Vec::new();
     for (key, open) in peers {
         if options.only.as_ref().is_some_and(|only| !key.contains(only.as_str())) {

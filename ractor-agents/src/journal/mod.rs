@@ -126,6 +126,8 @@ impl Journal {
             metrics,
             stats: Default::default(),
             head: AtomicU64::new(recovered.next_lsn),
+            #[cfg(test)]
+            fail_next_write: Mutex::new(None),
         });
         let writer = Writer::new(shared.clone(), &dir, options, segment, recovered.next_lsn);
         let handle = std::thread::Builder::new()
@@ -228,6 +230,12 @@ impl Journal {
             Some(JournalError::Closed) | None => Ok(()),
             Some(error) => Err(error),
         }
+    }
+
+    /// Fault injection for tests: the error kind the next batch write fails with.
+    #[cfg(test)]
+    pub(crate) fn fail_next_write(&self) -> std::sync::MutexGuard<'_, Option<std::io::ErrorKind>> {
+        self.shared.fail_next_write.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn check_open(&self, pending: &Pending) -> Result<(), JournalError> {

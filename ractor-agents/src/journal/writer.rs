@@ -30,6 +30,9 @@ pub(crate) struct Shared {
     pub(crate) stats: WriterStats,
     /// `Pending::next_lsn`, readable without the lock (it only grows; written under it).
     pub(crate) head: AtomicU64,
+    /// Fault injection for tests: the next batch write fails with this error kind.
+    #[cfg(test)]
+    pub(crate) fail_next_write: Mutex<Option<io::ErrorKind>>,
 }
 
 /// What the writer has done since open; read by [`Journal::stats`](super::Journal::stats).
@@ -208,6 +211,10 @@ impl Writer {
         self.marker.clear();
         let control = Control::BatchStart { first_lsn: self.lsn, records, bytes: frames.len() as u32 };
         format::put_control(&mut self.marker, control);
+        #[cfg(test)]
+        if let Some(kind) = self.shared.fail_next_write.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return Err(JournalError::io("write", &self.segment.path)(kind.into()));
+        }
         let mut slices = [IoSlice::new(&self.marker), IoSlice::new(frames)];
         write_all_at(&self.segment.file, &mut slices, self.segment.pos)
             .map_err(JournalError::io("write", &self.segment.path))?;

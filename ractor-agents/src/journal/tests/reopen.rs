@@ -74,3 +74,24 @@ fn a_record_over_the_size_limit_is_refused_with_a_clear_error() {
     let huge = vec![0u8; format::MAX_RECORD_LEN + 1];
     assert!(matches!(journal.append(&huge), Err(JournalError::RecordTooLarge { .. })));
 }
+
+#[test]
+fn a_failed_write_fails_its_waiters_and_later_appends_and_a_reopen_keeps_what_was_durable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let durable: Vec<Vec<u8>> = (0..10).map(record).collect();
+    {
+        let (journal, _) = open(dir.path(), options());
+        append_one_batch_each(&journal, &durable);
+        *journal.shared.fail_next_write.lock().expect("lock") = Some(std::io::ErrorKind::StorageFull);
+        let doomed = journal.append(b"never durable").expect("append");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let error = runtime.block_on(journal.wait_durable(doomed)).expect_err("the write failed");
+        assert!(matches!(error, JournalError::Failed { .. }), "{error:?}");
+        assert!(error.to_string().contains("reopen"), "the error says what to do: {error}");
+        assert!(matches!(journal.append(b"later"), Err(JournalError::Failed { .. })));
+        assert!(matches!(journal.cut(), Err(JournalError::Failed { .. })));
+        assert!(journal.close().is_err(), "close reports the failure");
+    }
+    let (_, replayed) = open(dir.path(), options());
+    assert_eq!(replayed, durable);
+}

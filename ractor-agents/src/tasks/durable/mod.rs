@@ -63,7 +63,7 @@ use super::QueueError;
 use super::signals::Signals;
 use super::state::QueueState;
 use super::time::{Clock, Timestamp};
-use crate::journal::{Journal, JournalError};
+use crate::journal::{Journal, JournalError, Ticket};
 use sink::JournalSink;
 
 /// A [`TaskStore`](super::TaskStore) whose every acknowledged change is on local disk: the
@@ -254,7 +254,7 @@ impl DurableStore {
         if let Some(job) = compaction {
             self.start_compaction(job);
         }
-        self.inner.journal.wait_durable(ticket).await.map_err(|e| journal_error(operation, e))?;
+        self.inner.wait_durable(operation, ticket).await?;
         self.inner.signals.deliver(wakeups);
         Ok(out)
     }
@@ -266,7 +266,7 @@ impl DurableStore {
             locked.usable(operation)?;
             (read(&locked.state), self.inner.journal.head())
         };
-        self.inner.journal.wait_durable(ticket).await.map_err(|e| journal_error(operation, e))?;
+        self.inner.wait_durable(operation, ticket).await?;
         Ok(out)
     }
 }
@@ -281,6 +281,20 @@ enum Durable {
 }
 
 impl Inner {
+    /// Waits for `ticket`; a journal that can no longer make it durable breaks the store
+    /// (memory holds changes the disk never will).
+    async fn wait_durable(&self, operation: &'static str, ticket: Ticket) -> Result<(), QueueError> {
+        match self.journal.wait_durable(ticket).await {
+            Ok(()) => Ok(()),
+            Err(JournalError::Closed) => Err(QueueError::Closed),
+            Err(error) => {
+                let reason = format!("the journal failed ({error}); reopen the store");
+                self.lock().broken.get_or_insert(reason);
+                Err(storage(operation, error))
+            }
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Locked> {
         // `apply` does not panic and each event is applied whole, so a poisoned lock still
         // guards a consistent state.
@@ -303,5 +317,32 @@ impl Locked {
 impl Drop for DurableStore {
     fn drop(&mut self) {
         self.join_compactor();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::{Task, TaskStore};
+
+    #[tokio::test]
+    async fn a_failed_disk_write_is_never_acknowledged_and_the_store_refuses_work_until_reopened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = || DurableOptions::default().segment_bytes(64 << 10);
+        let kept = {
+            let store = DurableStore::open_with(dir.path(), options()).expect("open");
+            let kept = store.enqueue(Task::new("a", "kept")).await.expect("enqueue").id;
+            *store.inner.journal.fail_next_write() = Some(std::io::ErrorKind::StorageFull);
+            let failed = store.enqueue(Task::new("a", "lost")).await;
+            assert!(matches!(failed, Err(QueueError::Storage { .. })), "{failed:?}");
+            assert!(store.get(kept).await.is_err(), "reads are refused: memory is ahead of the disk");
+            let refused = store.enqueue(Task::new("a", "refused")).await;
+            assert!(refused.as_ref().is_err_and(|e| e.to_string().contains("reopen")), "{refused:?}");
+            kept
+        };
+        let store = DurableStore::open_with(dir.path(), options()).expect("reopen");
+        assert!(store.get(kept).await.expect("get").is_some());
+        let counts = store.counts().await.expect("counts");
+        assert_eq!(counts.iter().map(|(_, _, n)| n).sum::<u64>(), 1, "only the acknowledged task survived");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::{Durable, DurableStore, journal_error};
+use super::{Durable, DurableStore};
 use crate::tasks::QueueError;
 use crate::tasks::index::QueueCounts;
 use crate::tasks::model::{Enqueued, Lease, LeaseRequest, LeaseToken, Nack, NackOutcome, Task, TaskId, TaskRecord};
@@ -73,7 +73,7 @@ impl TaskStore for DurableStore {
         };
         let rx = match waiter {
             Err(finished) => {
-                self.inner.journal.wait_durable(ticket).await.map_err(|e| journal_error("wait", e))?;
+                self.inner.wait_durable("wait", ticket).await?;
                 return Ok(finished);
             }
             Ok(rx) => rx,
