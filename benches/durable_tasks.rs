@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! cargo bench -p ractor-agents-benches --bench durable_tasks -- [--tasks 300000] [--runs 3]
-//!     [--producers 16] [--in-flight 64] [--consumers 4] [--dir /path/on/the/disk/to/measure]
-//!     [--only durable|leases|append|nosync|memory]
+//!     [--producers 16] [--in-flight 64] [--consumers 4] [--lease-batch 1024] [--dir /path/on/the/disk/to/measure]
+//!     [--only durable|leases|append|nosync|memory] [--rate <tasks/s offered, open loop>]
 //! ```
 //!
 //! Every figure is the median (by tasks/s) of `--runs` runs, each on a fresh runtime with 2
@@ -45,8 +45,10 @@ fn parse_args() -> Options {
             "--producers" => options.workload.producers = number(value()) as usize,
             "--in-flight" => options.workload.in_flight = number(value()) as usize,
             "--consumers" => options.workload.consumers = number(value()) as usize,
+            "--lease-batch" => options.workload.lease_batch = number(value()) as usize,
             "--dir" => options.dir = Some(value().into()),
             "--only" => options.only = Some(value()),
+            "--rate" => options.workload.rate = Some(number(value()) as f64),
             other => panic!("unknown option {other}"),
         }
     }
@@ -84,8 +86,9 @@ fn memory(_: &std::path::Path) -> Arc<dyn QueueUnderTest> {
 fn main() {
     let options = parse_args();
     let w = &options.workload;
+    let load = w.rate.map_or("closed loop".to_owned(), |rate| format!("open loop at {rate:.0} tasks/s"));
     println!(
-        "durable task queue: {} tasks, {} producers x {} in flight, {} consumers (lease batch {}), {}-byte payloads, median of {} runs",
+        "durable task queue: {} tasks, {} producers x {} in flight, {} consumers (lease batch {}), {}-byte payloads, {load}, median of {} runs",
         w.tasks, w.producers, w.in_flight, w.consumers, w.lease_batch, w.payload_bytes, options.runs
     );
     let peers: [(&str, Peer); 5] = [

@@ -86,6 +86,9 @@ pub struct Workload {
     pub payload_bytes: usize,
     /// Distinct priorities, round robin.
     pub priorities: u8,
+    /// Open loop: tasks offered per second (task `n` is due at `n / rate` s, and its latency
+    /// counts from then, so a stall is not hidden). `None`: closed loop, as fast as acknowledged.
+    pub rate: Option<f64>,
 }
 
 impl Default for Workload {
@@ -95,7 +98,7 @@ impl Default for Workload {
             producers: 16,
             in_flight: 64,
             consumers: 4,
-            lease_batch: 64,
+            lease_batch: 1_024,
             tasks: 300_000,
             payload_bytes: 100,
             priorities: 4,
@@ -220,7 +223,14 @@ impl Shared {
             if n >= self.workload.tasks {
                 return Ok(latency);
             }
-            let started = self.start.elapsed().as_micros() as u64;
+            let started = match self.workload.rate {
+                Some(rate) => {
+                    let due = Duration::from_secs_f64(n as f64 / rate);
+                    tokio::time::sleep_until((self.start + due).into()).await;
+                    due.as_micros() as u64
+                }
+                None => self.start.elapsed().as_micros() as u64,
+            };
             let mut payload = vec![0u8; size];
             payload[..8].copy_from_slice(&started.to_le_bytes());
             let priority = (n % u64::from(self.workload.priorities.max(1))) as u8;
