@@ -92,7 +92,8 @@ pub struct Workload {
 }
 
 impl Default for Workload {
-    /// The workload: 16 producers × 64 in flight, 4 consumers, 100-byte payloads.
+    /// The workload: 16 producers × 64 in flight, 4 consumers leasing up to 1,024 tasks at
+    /// a time, 100-byte payloads, closed loop.
     fn default() -> Self {
         Self {
             producers: 16,
@@ -102,6 +103,7 @@ impl Default for Workload {
             tasks: 300_000,
             payload_bytes: 100,
             priorities: 4,
+            rate: None,
         }
     }
 }
