@@ -4,7 +4,8 @@
 //! ack). See `BENCHMARKS.md` ("Worker pools").
 //!
 //! ```text
-//! cargo bench -p ractor-agents-benches --bench pool -- [--runs 3] [--jobs 1000000] [--store-jobs 200000] [--only <peer>]
+//! cargo bench -p ractor-agents-benches --bench pool -- [--runs 3] [--jobs 1000000] [--store-jobs 200000]
+//!     [--limit 32] [--only <peer>]
 //! ```
 //!
 //! Peers (each on a fresh 2-worker tokio runtime, Prometheus recorder installed):
@@ -31,7 +32,7 @@ use ractor::factory::{
     Factory, FactoryArguments, FactoryMessage, Job as FactoryJob, Worker, WorkerBuilder, WorkerId, queues, routing,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use ractor_agents::pool::{Job, PoolSpec, Routing, StoreJobs, TaskHandler, TaskInput};
+use ractor_agents::pool::{DEFAULT_PER_WORKER_LIMIT, Job, PoolSpec, Routing, StoreJobs, TaskHandler, TaskInput};
 use ractor_agents::tasks::{LeaseRequest, MemoryStore, Nack, Payload, Task, TaskStore};
 use tokio::sync::Notify;
 
@@ -43,15 +44,17 @@ struct Options {
     runs: usize,
     jobs: u64,
     store_jobs: u64,
+    /// Jobs per worker (the pool's `per_worker_limit`).
+    limit: usize,
     only: Option<String>,
 }
 
 fn parse_args() -> Options {
-    let mut o = Options { runs: 3, jobs: 1_000_000, store_jobs: 200_000, only: None };
+    let mut o = Options { runs: 3, jobs: 1_000_000, store_jobs: 200_000, limit: DEFAULT_PER_WORKER_LIMIT, only: None };
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
         // `cargo test --all-targets` runs this binary with no arguments: a smoke test.
-        return Options { runs: 1, jobs: 20_000, store_jobs: 5_000, only: None };
+        return Options { runs: 1, jobs: 20_000, store_jobs: 5_000, limit: DEFAULT_PER_WORKER_LIMIT, only: None };
     }
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -63,6 +66,7 @@ fn parse_args() -> Options {
             "--runs" => o.runs = num("--runs").max(1) as usize,
             "--jobs" => o.jobs = num("--jobs"),
             "--store-jobs" => o.store_jobs = num("--store-jobs"),
+            "--limit" => o.limit = num("--limit").max(1) as usize,
             "--only" => o.only = Some(args.next().expect("--only <peer>")),
             other => panic!("unknown option {other}"),
         }
@@ -105,11 +109,12 @@ impl TaskHandler for Counting {
     }
 }
 
-async fn run_pool(n: u64, routing: Routing, receipts: bool) -> Duration {
+async fn run_pool(n: u64, limit: usize, routing: Routing, receipts: bool) -> Duration {
     let finish = Finish::new(n);
     let counter = (!receipts).then(|| finish.clone());
     let pool = PoolSpec::new("bench", POOL_WORKERS, move || Counting(counter.clone()))
         .routing(routing)
+        .per_worker_limit(limit)
         .start()
         .await
         .expect("pool starts");
@@ -130,7 +135,7 @@ async fn run_pool(n: u64, routing: Routing, receipts: bool) -> Duration {
     elapsed
 }
 
-async fn run_pool_store(n: u64) -> Duration {
+async fn run_pool_store(n: u64, limit: usize) -> Duration {
     let store = Arc::new(MemoryStore::new());
     for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
         store
@@ -138,7 +143,11 @@ async fn run_pool_store(n: u64) -> Duration {
             .await
             .expect("enqueue");
     }
-    let pool = PoolSpec::new("bench-store", POOL_WORKERS, || Counting(None)).start().await.expect("pool starts");
+    let pool = PoolSpec::new("bench-store", POOL_WORKERS, || Counting(None))
+        .per_worker_limit(limit)
+        .start()
+        .await
+        .expect("pool starts");
     let jobs = StoreJobs::new(store.clone());
     let started = Instant::now();
     let mut leased = 0;
@@ -236,9 +245,9 @@ fn main() {
     let o = parse_args();
     install_metrics();
     println!(
-        "pool scenario: {POOL_WORKERS} pool workers on a tokio multi-thread runtime with {WORKERS} threads; \
-         medians of {} runs; Prometheus recorder installed",
-        o.runs
+        "pool scenario: {POOL_WORKERS} pool workers ({} jobs each at most) on a tokio multi-thread runtime with \
+         {WORKERS} threads; medians of {} runs; Prometheus recorder installed",
+        o.limit, o.runs
     );
     println!("load average at start: {}", loadavg());
     let peers = ["pool", "pool-rr", "pool-receipt", "factory-queuer", "factory-rr", "pool-store"];
@@ -248,14 +257,15 @@ fn main() {
             let (n, jobs) = if peer == "pool-store" { (o.store_jobs, o.store_jobs) } else { (o.jobs, o.jobs) };
             // Warm-up on the same runtime shape, then the measured run on a fresh one.
             let warm = (n / 10).max(1);
+            let limit = o.limit;
             let measure = move |n: u64| -> Duration {
                 match peer {
-                    "pool" => on_fresh_runtime(run_pool(n, Routing::LeastLoaded, false)),
-                    "pool-rr" => on_fresh_runtime(run_pool(n, Routing::RoundRobin, false)),
-                    "pool-receipt" => on_fresh_runtime(run_pool(n, Routing::LeastLoaded, true)),
+                    "pool" => on_fresh_runtime(run_pool(n, limit, Routing::LeastLoaded, false)),
+                    "pool-rr" => on_fresh_runtime(run_pool(n, limit, Routing::RoundRobin, false)),
+                    "pool-receipt" => on_fresh_runtime(run_pool(n, limit, Routing::LeastLoaded, true)),
                     "factory-queuer" => on_fresh_runtime(run_factory(n, routing::QueuerRouting::default())),
                     "factory-rr" => on_fresh_runtime(run_factory(n, routing::RoundRobinRouting::default())),
-                    "pool-store" => on_fresh_runtime(run_pool_store(n)),
+                    "pool-store" => on_fresh_runtime(run_pool_store(n, limit)),
                     _ => unreachable!(),
                 }
             };

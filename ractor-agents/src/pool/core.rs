@@ -119,8 +119,6 @@ impl PoolCore {
     }
 
     /// Routes `job` to a worker and pushes it there.
-    // The job comes back by value when it is not placed; boxing it would cost every submit.
-    #[allow(clippy::result_large_err)]
     pub(crate) fn place(&self, mut job: Job) -> Result<(), (NoPlace, Job)> {
         // A few tries: a worker can stop for good between being picked and being pushed to.
         for _ in 0..3 {

@@ -65,8 +65,6 @@ impl PoolRef {
 
     /// Submits without waiting: the job goes to a worker now, or comes back in the error
     /// ([`SubmitError::Overloaded`] when full — load shedding).
-    // The error hands the job back by value (like `TellError`); boxing it would cost every submit.
-    #[allow(clippy::result_large_err)]
     pub fn try_submit(&self, job: Job) -> Result<(), SubmitError> {
         self.core.place(job).map_err(|(why, job)| self.rejected(why, job))
     }

@@ -8,103 +8,9 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
+use super::input::TaskInput;
 use super::slot::WorkerSlot;
-use crate::agent::TraceContext;
-use crate::tasks::{Nack, Payload, TaskId, TaskRecord};
-
-/// What a worker's handler sees of a task.
-///
-/// ```
-/// use ractor_agents::pool::TaskInput;
-/// use ractor_agents::tasks::TaskId;
-/// let input = TaskInput::new("resize", "a.png").id(TaskId(7)).routing_key("user-42");
-/// assert_eq!(&*input.kind, "resize");
-/// assert_eq!(&*input.capability, "resize"); // defaults to the kind
-/// assert_eq!(input.attempt, 1);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TaskInput {
-    /// The task's id (`TaskId(0)` for a job that does not come from a task store).
-    pub id: TaskId,
-    /// What the task is.
-    pub kind: Arc<str>,
-    /// The capability a worker needs ([`Routing::CapabilityMatch`](super::Routing) routes on it).
-    pub capability: Arc<str>,
-    /// The task's input.
-    pub payload: Payload,
-    /// Which attempt this is (1-based).
-    pub attempt: u32,
-    /// The producer's trace: the handler runs inside it, so what it sends continues the trace.
-    pub trace: Option<TraceContext>,
-    /// The key [`Routing::StickyByKey`](super::Routing) routes on (same key, same worker).
-    pub routing_key: Option<Arc<str>>,
-}
-
-impl TaskInput {
-    /// An input of `kind` with a payload; capability = kind, attempt 1, no trace, no key.
-    pub fn new(kind: impl Into<Arc<str>>, payload: impl Into<Payload>) -> Self {
-        let kind = kind.into();
-        Self {
-            id: TaskId(0),
-            capability: kind.clone(),
-            kind,
-            payload: payload.into(),
-            attempt: 1,
-            trace: None,
-            routing_key: None,
-        }
-    }
-
-    /// The input of a leased task record. A malformed `traceparent` (it came from storage) is
-    /// logged and dropped, never a panic.
-    pub fn from_record(record: TaskRecord) -> Self {
-        let trace = record.traceparent.as_deref().and_then(|header| {
-            TraceContext::parse_traceparent(header)
-                .map_err(|err| tracing::debug!(task = %record.id, %err, "ignoring the task's traceparent"))
-                .ok()
-        });
-        Self {
-            id: record.id,
-            kind: record.kind,
-            capability: record.capability,
-            payload: record.payload,
-            attempt: record.attempts.max(1),
-            trace,
-            routing_key: None,
-        }
-    }
-
-    /// Sets the task id.
-    pub fn id(mut self, id: TaskId) -> Self {
-        self.id = id;
-        self
-    }
-
-    /// Sets the required capability.
-    pub fn capability(mut self, capability: impl Into<Arc<str>>) -> Self {
-        self.capability = capability.into();
-        self
-    }
-
-    /// Sets the attempt number.
-    pub fn attempt(mut self, attempt: u32) -> Self {
-        self.attempt = attempt;
-        self
-    }
-
-    /// Sets the trace the handler continues.
-    pub fn trace(mut self, trace: TraceContext) -> Self {
-        self.trace = Some(trace);
-        self
-    }
-
-    /// Sets the key sticky routing uses.
-    pub fn routing_key(mut self, key: impl Into<Arc<str>>) -> Self {
-        self.routing_key = Some(key.into());
-        self
-    }
-}
+use crate::tasks::{Nack, Payload};
 
 /// Why a job ended without its handler returning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,18 +63,49 @@ pub trait JobCompletion: Send + 'static {
     fn started(&mut self) {}
 
     /// The job ended.
-    fn complete(self: Box<Self>, outcome: JobOutcome);
+    fn complete(self, outcome: JobOutcome);
 }
 
 impl<F: FnOnce(JobOutcome) + Send + 'static> JobCompletion for F {
-    fn complete(self: Box<Self>, outcome: JobOutcome) {
-        (*self)(outcome)
+    fn complete(self, outcome: JobOutcome) {
+        self(outcome)
     }
+}
+
+/// A completion that has not fired yet (`Some`), or has (`None`), behind one vtable.
+trait PendingCompletion: Send {
+    fn started(&mut self);
+    /// Fires the completion if it has not fired yet.
+    fn complete(&mut self, outcome: JobOutcome);
+    fn is_pending(&self) -> bool;
+}
+
+impl<C: JobCompletion> PendingCompletion for Option<C> {
+    fn started(&mut self) {
+        if let Some(c) = self.as_mut() {
+            c.started();
+        }
+    }
+    fn complete(&mut self, outcome: JobOutcome) {
+        if let Some(c) = self.take() {
+            c.complete(outcome);
+        }
+    }
+    fn is_pending(&self) -> bool {
+        self.is_some()
+    }
+}
+
+/// A detached job's completion: nobody listens.
+struct Detached;
+
+impl JobCompletion for Detached {
+    fn complete(self, _outcome: JobOutcome) {}
 }
 
 /// Where the job is: decides the [`AbandonReason`] if it is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
+enum Phase {
     /// Not yet accepted by a pool.
     Created,
     /// Accepted, waiting at a worker.
@@ -177,12 +114,28 @@ pub(crate) enum Phase {
     Running,
 }
 
+/// Everything a job carries, in one allocation with its completion (the unsized tail).
+struct JobState<C: ?Sized> {
+    input: TaskInput,
+    phase: Phase,
+    /// When a pool accepted it (for the latency histogram).
+    accepted_at: Option<quanta::Instant>,
+    started_at: Option<quanta::Instant>,
+    /// The worker it was assigned to: holds one unit of that worker's outstanding count,
+    /// given back when the job ends, however it ends.
+    slot: Option<Arc<WorkerSlot>>,
+    completion: C,
+}
+
 /// A unit of work for a pool: a [`TaskInput`] and where to report the outcome.
 ///
 /// A job never vanishes: if it is dropped before it reports (its worker panics or is killed,
 /// the pool stops, a drain times out, or a rejected job is let go), its `Drop` completes it as
 /// [`JobOutcome::Abandoned`]. A job built by [`StoreJobs::job`](super::StoreJobs::job) turns
 /// that into a nack, so the task goes back to its queue.
+///
+/// A job is one pointer: everything it carries (its completion included) lives in a single
+/// allocation, so handing it through a worker's mailbox moves 8 bytes.
 ///
 /// ```
 /// use ractor_agents::pool::{AbandonReason, Job, JobOutcome, TaskInput};
@@ -193,32 +146,33 @@ pub(crate) enum Phase {
 /// # }
 /// ```
 pub struct Job {
-    input: TaskInput,
-    completion: Option<Box<dyn JobCompletion>>,
-    pub(crate) phase: Phase,
-    /// When a pool accepted it (for the latency histogram).
-    pub(crate) accepted_at: Option<quanta::Instant>,
-    pub(crate) started_at: Option<quanta::Instant>,
-    /// The worker it was assigned to: holds one unit of that worker's outstanding count,
-    /// given back when the job ends, however it ends.
-    pub(crate) slot: Option<Arc<WorkerSlot>>,
+    state: Box<JobState<dyn PendingCompletion>>,
 }
 
 impl fmt::Debug for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Job").field("input", &self.input).field("phase", &self.phase).finish_non_exhaustive()
+        let state = &self.state;
+        f.debug_struct("Job").field("input", &state.input).field("phase", &state.phase).finish_non_exhaustive()
     }
 }
 
 impl Job {
     /// A job that reports to `completion`.
     pub fn new(input: TaskInput, completion: impl JobCompletion) -> Self {
-        Self::boxed(input, Some(Box::new(completion)))
+        let state: Box<JobState<dyn PendingCompletion>> = Box::new(JobState {
+            input,
+            phase: Phase::Created,
+            accepted_at: None,
+            started_at: None,
+            slot: None,
+            completion: Some(completion),
+        });
+        Self { state }
     }
 
     /// A job whose outcome nobody waits for.
     pub fn detached(input: TaskInput) -> Self {
-        Self::boxed(input, None)
+        Self::new(input, Detached)
     }
 
     /// A job and a [`JobReceipt`] that resolves to its outcome.
@@ -230,44 +184,41 @@ impl Job {
         (job, JobReceipt { rx })
     }
 
-    fn boxed(input: TaskInput, completion: Option<Box<dyn JobCompletion>>) -> Self {
-        Self { input, completion, phase: Phase::Created, accepted_at: None, started_at: None, slot: None }
-    }
-
     /// The task this job runs.
     pub fn input(&self) -> &TaskInput {
-        &self.input
+        &self.state.input
     }
 
     /// Sets the key sticky routing uses.
     pub fn routing_key(mut self, key: impl Into<Arc<str>>) -> Self {
-        self.input.routing_key = Some(key.into());
+        self.state.input.routing_key = Some(key.into());
         self
     }
 
     /// Marks the job as taken by `slot` (whose outstanding count the caller already raised).
     pub(crate) fn assign(&mut self, slot: Arc<WorkerSlot>, now: quanta::Instant) {
-        self.slot = Some(slot);
-        self.phase = Phase::Queued;
-        self.accepted_at = Some(now);
+        let state = &mut self.state;
+        state.slot = Some(slot);
+        state.phase = Phase::Queued;
+        state.accepted_at = Some(now);
     }
 
     /// Undoes [`Job::assign`] when the push to the worker failed.
     pub(crate) fn unassign(&mut self) {
-        if let Some(slot) = self.slot.take() {
+        let state = &mut self.state;
+        if let Some(slot) = state.slot.take() {
             slot.release();
         }
-        self.phase = Phase::Created;
-        self.accepted_at = None;
+        state.phase = Phase::Created;
+        state.accepted_at = None;
     }
 
     /// The handler is about to run.
     pub(crate) fn begin(&mut self) {
-        self.phase = Phase::Running;
-        self.started_at = Some(quanta::Instant::now());
-        if let Some(completion) = self.completion.as_mut() {
-            completion.started();
-        }
+        let state = &mut self.state;
+        state.phase = Phase::Running;
+        state.started_at = Some(quanta::Instant::now());
+        state.completion.started();
     }
 
     /// Reports `outcome`, records it in the worker's stats, gives the worker's slot back.
@@ -276,23 +227,23 @@ impl Job {
     }
 
     fn end(&mut self, outcome: JobOutcome) {
-        let slot = self.slot.take();
+        let state = &mut self.state;
+        let slot = state.slot.take();
         if let Some(slot) = &slot {
-            slot.record(&outcome, self.started_at, self.accepted_at);
+            slot.record(&outcome, state.started_at, state.accepted_at);
         }
         // Report before giving the slot back: a drain that sees the worker idle may stop the
         // pool at once, and the report must already be on its way.
-        if let Some(completion) = self.completion.take() {
-            completion.complete(outcome);
-        }
+        state.completion.complete(outcome);
         if let Some(slot) = slot {
             slot.release();
         }
     }
 
     fn abandon_reason(&self) -> AbandonReason {
-        let pool_reason = self.slot.as_ref().and_then(|slot| slot.stop_reason());
-        match (self.phase, pool_reason) {
+        let state = &self.state;
+        let pool_reason = state.slot.as_ref().and_then(|slot| slot.stop_reason());
+        match (state.phase, pool_reason) {
             (Phase::Created, _) => AbandonReason::Dropped,
             (Phase::Running, _) if std::thread::panicking() => AbandonReason::WorkerCrashed,
             (_, Some(reason)) => reason,
@@ -304,7 +255,7 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if self.completion.is_some() || self.slot.is_some() {
+        if self.state.completion.is_pending() || self.state.slot.is_some() {
             let reason = self.abandon_reason();
             self.end(JobOutcome::Abandoned(reason));
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::job::TaskInput;
+use super::input::TaskInput;
 use super::ring::HashRing;
 use super::slot::WorkerSlot;
 

@@ -180,7 +180,6 @@ impl WorkerSlot {
 
     /// Pushes an assigned job into the worker's mailbox; gives it back if the mailbox is closed
     /// (the worker stopped for good) or, against the sizing invariant, full.
-    #[allow(clippy::result_large_err)] // as `place`: the rare failure hands the job back by value
     pub(crate) fn push(&self, job: Job) -> Result<(), Job> {
         // The mailbox holds `limit + DRAIN_BUDGET` (see `spawn_worker`): outstanding jobs never
         // exceed `limit`, and a drain releases the slots of handled jobs at the latest at the

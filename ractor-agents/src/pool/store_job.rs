@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::job::{Job, JobCompletion, JobOutcome, TaskInput};
+use super::input::TaskInput;
+use super::job::{Job, JobCompletion, JobOutcome};
 use super::lease_keeper::KeeperShared;
 use crate::tasks::{Lease, LeaseToken, Nack, QueueError, TaskId, TaskStore};
 use crate::telemetry::metrics::pool_names as names;
@@ -183,8 +184,8 @@ impl JobCompletion for StoreCompletion {
         });
     }
 
-    fn complete(self: Box<Self>, outcome: JobOutcome) {
-        let StoreCompletion { inner, id, token, capability } = *self;
+    fn complete(self, outcome: JobOutcome) {
+        let StoreCompletion { inner, id, token, capability } = self;
         inner.keeper.release(id, token);
         inner.reporting.fetch_add(1, Ordering::SeqCst);
         let runtime = inner.runtime.clone();

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::job::{Job, JobOutcome, TaskInput};
+use super::input::TaskInput;
+use super::job::{Job, JobOutcome};
 use crate::agent::envelope::continue_trace;
 use crate::agent::{Agent, AgentFailure, Ctx};
 use crate::tasks::{Nack, Payload};

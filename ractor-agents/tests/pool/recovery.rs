@@ -197,3 +197,22 @@ async fn a_report_that_finds_its_lease_lost_is_counted_not_a_panic() {
     assert!(matches!(outcome(submit(&pool, "next").await).await, ractor_agents::pool::JobOutcome::Succeeded(_)));
     pool.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_report_start_a_running_job_shows_its_task_as_running() {
+    let store = store();
+    let id = store.enqueue(Task::new("work", "block")).await.unwrap().id;
+    let (log, gate) = (Log::default(), closed_gate());
+    let pool = PoolSpec::new("started", 1, scripted(&log, &gate, |_| vec![])).start().await.unwrap();
+    let jobs = StoreJobs::new(store.clone()).report_start(true);
+    let lease = store.lease(LeaseRequest::new("work")).await.unwrap().remove(0);
+    pool.submit(jobs.job(lease)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while store.get(id).await.unwrap().unwrap().status != TaskStatus::Running {
+        assert!(tokio::time::Instant::now() < deadline, "the task never showed as running");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    gate.add_permits(1);
+    assert_eq!(store.wait(id, PATIENCE).await.unwrap().status, TaskStatus::Succeeded);
+    pool.stop().await;
+}
