@@ -57,7 +57,8 @@ pub enum JobOutcome {
 ///
 /// Any `FnOnce(JobOutcome) + Send` closure is a completion. `complete` may run inside a `Drop`
 /// (during a panic's unwinding, or when a stopped worker's mailbox is emptied): it must not
-/// block or panic; spawn async work.
+/// block or panic; spawn async work. It runs with no pool lock held, so it may submit jobs,
+/// to any pool.
 pub trait JobCompletion: Send + 'static {
     /// The handler is about to run (called at most once, before `complete`).
     fn started(&mut self) {}
