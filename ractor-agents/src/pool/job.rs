@@ -136,7 +136,7 @@ struct JobState<C: ?Sized> {
 /// that into a nack, so the task goes back to its queue.
 ///
 /// A job is one pointer: everything it carries (its completion included) lives in a single
-/// allocation, so handing it through a worker's mailbox moves 8 bytes.
+/// allocation, so handing it through a worker's mailbox moves a 16-byte pointer.
 ///
 /// ```
 /// use ractor_agents::pool::{AbandonReason, Job, JobOutcome, TaskInput};
