@@ -131,6 +131,20 @@ impl QueueState {
         Ok(outcome)
     }
 
+    /// Gives a leased task back untouched — it was never handed to a worker, or its worker
+    /// never started it: Pending at once, and this lease does not count as an attempt.
+    pub fn release(
+        &mut self,
+        now: Timestamp,
+        id: TaskId,
+        token: LeaseToken,
+        sink: &mut impl EventSink,
+    ) -> Result<(), QueueError> {
+        self.held(id, token)?;
+        self.commit(Event::Released { id, at: now }, sink);
+        Ok(())
+    }
+
     /// Cancels a task that has not finished; returns its record. A worker holding it gets
     /// `LeaseLost` when it reports.
     pub fn cancel(&mut self, now: Timestamp, id: TaskId, sink: &mut impl EventSink) -> Result<TaskRecord, QueueError> {

@@ -188,6 +188,12 @@ impl QueueState {
                 r.status = TaskStatus::Cancelled;
                 r.lease = None;
             }),
+            Event::Released { id, at } => self.transition(id, at, |r| {
+                r.status = TaskStatus::Pending;
+                r.attempts = r.attempts.saturating_sub(1);
+                r.available_at = at;
+                r.lease = None;
+            }),
             Event::Redriven { id, at } => self.transition(id, at, |r| {
                 r.status = TaskStatus::Pending;
                 r.attempts = 0;
