@@ -1,0 +1,249 @@
+//! The backends under test, behind one synchronous interface the harness drives.
+//!
+//! * [`Journaled`]: `QueueState` itself, every event it emits appended to a journal; a crash
+//!   throws the state away and rebuilds it by replaying the journal (or a snapshot of it)
+//!   through `QueueState::apply` — the path the durable store recovers by.
+//! * [`Store`]: any `TaskStore` through its public async API, on a current-thread runtime, with
+//!   a crash that drops the store without closing it and opens it again from its directory
+//!   when the store is durable ([`OpenStore::DURABLE`]).
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor_agents::tasks::{
+    Clock, Enqueued, Event, Lease, LeaseRequest, LeaseToken, ManualClock, MemoryStore, Nack, NackOutcome, Payload,
+    QueueCounts, QueueError, QueueState, Task, TaskId, TaskRecord, TaskStore, Timestamp,
+};
+
+use super::reference::START_US;
+
+/// A queue backend as the harness sees it: the `TaskStore` operations, made synchronous.
+pub trait Queue: Sized + 'static {
+    fn fresh() -> Self;
+    fn enqueue(&mut self, task: Task) -> Result<Enqueued, QueueError>;
+    fn enqueue_batch(&mut self, tasks: Vec<Task>) -> Result<Vec<Enqueued>, QueueError>;
+    fn lease(&mut self, request: LeaseRequest) -> Result<Vec<Lease>, QueueError>;
+    fn start(&mut self, id: TaskId, token: LeaseToken) -> Result<(), QueueError>;
+    fn extend(&mut self, id: TaskId, token: LeaseToken, by: Duration) -> Result<Timestamp, QueueError>;
+    fn ack(&mut self, id: TaskId, token: LeaseToken, result: Payload) -> Result<(), QueueError>;
+    fn nack(&mut self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError>;
+    fn cancel(&mut self, id: TaskId) -> Result<TaskRecord, QueueError>;
+    fn redrive(&mut self, id: TaskId) -> Result<(), QueueError>;
+    fn expire_due(&mut self) -> Result<usize, QueueError>;
+    fn purge_finished(&mut self, older_than: Duration) -> Result<usize, QueueError>;
+    fn get(&self, id: TaskId) -> Result<Option<TaskRecord>, QueueError>;
+    fn counts(&self) -> Result<QueueCounts, QueueError>;
+    fn dead_letters(&self, after: Option<TaskId>, limit: usize) -> Result<Vec<TaskRecord>, QueueError>;
+    fn next_due(&self) -> Option<Timestamp>;
+    fn now(&self) -> Timestamp;
+    fn advance(&mut self, by: Duration);
+    fn crash_and_reopen(&mut self, compact: bool);
+    /// `QueueState::has_ready`, where the backend exposes it.
+    fn has_ready(&self, _capability: &str) -> Option<bool> {
+        None
+    }
+    /// Events the live state ignored because they named a task it does not hold (always a bug).
+    fn ignored_events(&self) -> u64 {
+        0
+    }
+}
+
+/// `QueueState` with an event journal; a crash replays the journal into a fresh state.
+pub struct Journaled {
+    state: QueueState,
+    journal: Vec<Event>,
+    clock: ManualClock,
+}
+
+impl Journaled {
+    /// Runs `op` at the clock's time, appending its events to the journal.
+    fn run<T>(&mut self, op: impl FnOnce(&mut QueueState, Timestamp, &mut dyn FnMut(&Event)) -> T) -> T {
+        let now = self.clock.now();
+        let journal = &mut self.journal;
+        op(&mut self.state, now, &mut |e: &Event| journal.push(e.clone()))
+    }
+}
+
+impl Queue for Journaled {
+    fn fresh() -> Self {
+        Self { state: QueueState::new(), journal: Vec::new(), clock: ManualClock::new(Timestamp(START_US)) }
+    }
+    fn enqueue(&mut self, task: Task) -> Result<Enqueued, QueueError> {
+        self.run(|s, now, mut sink| s.enqueue(now, task, &mut sink))
+    }
+    fn enqueue_batch(&mut self, tasks: Vec<Task>) -> Result<Vec<Enqueued>, QueueError> {
+        self.run(|s, now, mut sink| s.enqueue_batch(now, tasks, &mut sink))
+    }
+    fn lease(&mut self, request: LeaseRequest) -> Result<Vec<Lease>, QueueError> {
+        Ok(self.run(|s, now, mut sink| s.lease(now, &request, &mut sink)))
+    }
+    fn start(&mut self, id: TaskId, token: LeaseToken) -> Result<(), QueueError> {
+        self.run(|s, now, mut sink| s.start(now, id, token, &mut sink))
+    }
+    fn extend(&mut self, id: TaskId, token: LeaseToken, by: Duration) -> Result<Timestamp, QueueError> {
+        self.run(|s, now, mut sink| s.extend(now, id, token, by, &mut sink))
+    }
+    fn ack(&mut self, id: TaskId, token: LeaseToken, result: Payload) -> Result<(), QueueError> {
+        self.run(|s, now, mut sink| s.ack(now, id, token, result, &mut sink))
+    }
+    fn nack(&mut self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError> {
+        self.run(|s, now, mut sink| s.nack(now, id, token, nack, &mut sink))
+    }
+    fn cancel(&mut self, id: TaskId) -> Result<TaskRecord, QueueError> {
+        self.run(|s, now, mut sink| s.cancel(now, id, &mut sink))
+    }
+    fn redrive(&mut self, id: TaskId) -> Result<(), QueueError> {
+        self.run(|s, now, mut sink| s.redrive(now, id, &mut sink))
+    }
+    fn expire_due(&mut self) -> Result<usize, QueueError> {
+        Ok(self.run(|s, now, mut sink| s.expire_due(now, &mut sink)))
+    }
+    fn purge_finished(&mut self, older_than: Duration) -> Result<usize, QueueError> {
+        let micros = u64::try_from(older_than.as_micros()).unwrap_or(u64::MAX);
+        Ok(self.run(|s, now, mut sink| s.purge_finished(Timestamp(now.0.saturating_sub(micros)), &mut sink)))
+    }
+    fn get(&self, id: TaskId) -> Result<Option<TaskRecord>, QueueError> {
+        Ok(self.state.get(id).cloned())
+    }
+    fn counts(&self) -> Result<QueueCounts, QueueError> {
+        Ok(self.state.counts())
+    }
+    fn dead_letters(&self, after: Option<TaskId>, limit: usize) -> Result<Vec<TaskRecord>, QueueError> {
+        Ok(self.state.dead_letters(after, limit))
+    }
+    fn next_due(&self) -> Option<Timestamp> {
+        self.state.next_due()
+    }
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+    fn advance(&mut self, by: Duration) {
+        self.clock.advance(by);
+    }
+    fn crash_and_reopen(&mut self, compact: bool) {
+        if compact {
+            self.journal = self.state.snapshot();
+        }
+        let mut state = QueueState::new();
+        for event in self.journal.iter().cloned() {
+            state.apply(event);
+        }
+        assert_eq!(state.ignored_events(), 0, "replaying the journal ignored events: it names tasks it never enqueued");
+        self.state = state;
+    }
+    fn has_ready(&self, capability: &str) -> Option<bool> {
+        Some(self.state.has_ready(capability, self.clock.now()))
+    }
+    fn ignored_events(&self) -> u64 {
+        self.state.ignored_events()
+    }
+}
+
+/// Opens a `TaskStore` backend for [`Store`].
+pub trait OpenStore: 'static {
+    /// True when the store keeps its tasks across a crash. A crash of a store that does not
+    /// (the memory store) is not modelled: the step leaves it running.
+    const DURABLE: bool;
+
+    /// Opens the store kept in `dir` (empty for a new store), reading `clock`.
+    fn open(dir: &Path, clock: ManualClock) -> Pin<Box<dyn Future<Output = Arc<dyn TaskStore>> + Send>>;
+}
+
+/// [`MemoryStore`].
+pub struct Memory;
+
+impl OpenStore for Memory {
+    const DURABLE: bool = false;
+
+    fn open(_dir: &Path, clock: ManualClock) -> Pin<Box<dyn Future<Output = Arc<dyn TaskStore>> + Send>> {
+        Box::pin(async move { Arc::new(MemoryStore::with_clock(Arc::new(clock))) as Arc<dyn TaskStore> })
+    }
+}
+
+/// A `TaskStore` driven through its async API.
+pub struct Store<O: OpenStore> {
+    rt: tokio::runtime::Runtime,
+    store: Arc<dyn TaskStore>,
+    clock: ManualClock,
+    /// Where a durable store keeps its files; removed with the case.
+    dir: tempfile::TempDir,
+    _backend: std::marker::PhantomData<O>,
+}
+
+impl<O: OpenStore> Store<O> {
+    fn on<T>(&self, op: impl AsyncFnOnce(&dyn TaskStore) -> T) -> T {
+        self.rt.block_on(op(&*self.store))
+    }
+}
+
+impl<O: OpenStore> Queue for Store<O> {
+    fn fresh() -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let clock = ManualClock::new(Timestamp(START_US));
+        let store = rt.block_on(O::open(dir.path(), clock.clone()));
+        Self { rt, store, clock, dir, _backend: std::marker::PhantomData }
+    }
+    fn enqueue(&mut self, task: Task) -> Result<Enqueued, QueueError> {
+        self.on(async |s| s.enqueue(task).await)
+    }
+    fn enqueue_batch(&mut self, tasks: Vec<Task>) -> Result<Vec<Enqueued>, QueueError> {
+        self.on(async |s| s.enqueue_batch(tasks).await)
+    }
+    fn lease(&mut self, request: LeaseRequest) -> Result<Vec<Lease>, QueueError> {
+        self.on(async |s| s.lease(request).await)
+    }
+    fn start(&mut self, id: TaskId, token: LeaseToken) -> Result<(), QueueError> {
+        self.on(async |s| s.start(id, token).await)
+    }
+    fn extend(&mut self, id: TaskId, token: LeaseToken, by: Duration) -> Result<Timestamp, QueueError> {
+        self.on(async |s| s.extend(id, token, by).await)
+    }
+    fn ack(&mut self, id: TaskId, token: LeaseToken, result: Payload) -> Result<(), QueueError> {
+        self.on(async |s| s.ack(id, token, result).await)
+    }
+    fn nack(&mut self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError> {
+        self.on(async |s| s.nack(id, token, nack).await)
+    }
+    fn cancel(&mut self, id: TaskId) -> Result<TaskRecord, QueueError> {
+        self.on(async |s| s.cancel(id).await)
+    }
+    fn redrive(&mut self, id: TaskId) -> Result<(), QueueError> {
+        self.on(async |s| s.redrive(id).await)
+    }
+    fn expire_due(&mut self) -> Result<usize, QueueError> {
+        self.on(async |s| s.expire_due().await)
+    }
+    fn purge_finished(&mut self, older_than: Duration) -> Result<usize, QueueError> {
+        self.on(async |s| s.purge_finished(older_than).await)
+    }
+    fn get(&self, id: TaskId) -> Result<Option<TaskRecord>, QueueError> {
+        self.on(async |s| s.get(id).await)
+    }
+    fn counts(&self) -> Result<QueueCounts, QueueError> {
+        self.on(async |s| s.counts().await)
+    }
+    fn dead_letters(&self, after: Option<TaskId>, limit: usize) -> Result<Vec<TaskRecord>, QueueError> {
+        self.on(async |s| s.dead_letters(after, limit).await)
+    }
+    fn next_due(&self) -> Option<Timestamp> {
+        self.store.next_due()
+    }
+    fn now(&self) -> Timestamp {
+        self.store.clock().now()
+    }
+    fn advance(&mut self, by: Duration) {
+        self.clock.advance(by);
+    }
+    fn crash_and_reopen(&mut self, _compact: bool) {
+        if O::DURABLE {
+            // Drop the only handle without closing: whatever it had not made durable is gone.
+            let placeholder = Arc::new(MemoryStore::new()) as Arc<dyn TaskStore>;
+            drop(std::mem::replace(&mut self.store, placeholder));
+            self.store = self.rt.block_on(O::open(self.dir.path(), self.clock.clone()));
+        }
+    }
+}
