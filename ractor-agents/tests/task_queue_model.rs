@@ -9,7 +9,8 @@
 //!
 //! Backends:
 //! * `QueueState` with an event journal: a crash rebuilds the state by replaying every event
-//!   so far through `QueueState::apply` (sometimes from a compacted snapshot). That is the
+//!   so far through `QueueState::apply` (sometimes compacted to a snapshot, sometimes with a
+//!   snapshot written after the events, as when a crash interrupts compaction). That is the
 //!   durable store's recovery path, checked here without its disk, and it also exposes
 //!   `has_ready`, which the `TaskStore` API does not.
 //! * `MemoryStore` through the `TaskStore` API: covers what the store adds around the state
@@ -37,7 +38,7 @@ use ractor_agents::tasks::{
 };
 
 /// Cases per backend when `PROPTEST_CASES` is unset: keeps the file within ~30 s in debug.
-const DEFAULT_CASES: u32 = 64;
+const DEFAULT_CASES: u32 = 256;
 
 /// Runs the model's transitions on backend `Q`.
 struct AgainstModel<Q>(PhantomData<Q>);

@@ -1,8 +1,9 @@
 //! The backends under test, behind one synchronous interface the harness drives.
 //!
 //! * [`Journaled`]: `QueueState` itself, every event it emits appended to a journal; a crash
-//!   throws the state away and rebuilds it by replaying the journal (or a snapshot of it)
-//!   through `QueueState::apply` — the path the durable store recovers by.
+//!   throws the state away and rebuilds it by replaying the journal (whole, compacted to a
+//!   snapshot, or with a snapshot appended) through `QueueState::apply` — the path the durable
+//!   store recovers by.
 //! * [`Store`]: any `TaskStore` through its public async API, on a current-thread runtime, with
 //!   a crash that drops the store without closing it and opens it again from its directory
 //!   when the store is durable ([`OpenStore::DURABLE`]).
@@ -19,6 +20,7 @@ use ractor_agents::tasks::{
 };
 
 use super::reference::START_US;
+use super::transitions::Journal;
 
 /// A queue backend as the harness sees it: the `TaskStore` operations, made synchronous.
 pub trait Queue: Sized + 'static {
@@ -40,7 +42,7 @@ pub trait Queue: Sized + 'static {
     fn next_due(&self) -> Option<Timestamp>;
     fn now(&self) -> Timestamp;
     fn advance(&mut self, by: Duration);
-    fn crash_and_reopen(&mut self, compact: bool);
+    fn crash_and_reopen(&mut self, journal: Journal);
     /// `QueueState::has_ready`, where the backend exposes it.
     fn has_ready(&self, _capability: &str) -> Option<bool> {
         None
@@ -123,9 +125,11 @@ impl Queue for Journaled {
     fn advance(&mut self, by: Duration) {
         self.clock.advance(by);
     }
-    fn crash_and_reopen(&mut self, compact: bool) {
-        if compact {
-            self.journal = self.state.snapshot();
+    fn crash_and_reopen(&mut self, journal: Journal) {
+        match journal {
+            Journal::Full => {}
+            Journal::Snapshot => self.journal = self.state.snapshot(),
+            Journal::SnapshotAfterEvents => self.journal.extend(self.state.snapshot()),
         }
         let mut state = QueueState::new();
         for event in self.journal.iter().cloned() {
@@ -238,7 +242,7 @@ impl<O: OpenStore> Queue for Store<O> {
     fn advance(&mut self, by: Duration) {
         self.clock.advance(by);
     }
-    fn crash_and_reopen(&mut self, _compact: bool) {
+    fn crash_and_reopen(&mut self, _journal: Journal) {
         if O::DURABLE {
             // Drop the only handle without closing: whatever it had not made durable is gone.
             let placeholder = Arc::new(MemoryStore::new()) as Arc<dyn TaskStore>;

@@ -92,7 +92,7 @@ impl<Q: Queue> Harness<Q> {
                 let got = self.queue.dead_letters(after.map(TaskId), limit).expect("dead_letters");
                 assert_eq!(got.iter().map(|r| r.id.0).collect::<Vec<_>>(), *want, "dead letters after {after:?}");
             }
-            (Transition::CrashAndReopen { compact }, Expected::Nothing) => self.queue.crash_and_reopen(compact),
+            (Transition::CrashAndReopen { journal }, Expected::Nothing) => self.queue.crash_and_reopen(journal),
             (t, expected) => panic!("the model answered {expected:?} to {t:?}: the harness and model disagree"),
         }
     }

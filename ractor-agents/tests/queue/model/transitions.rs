@@ -156,11 +156,23 @@ pub enum Transition {
         after: Option<u64>,
         limit: usize,
     },
-    /// Stop the backend without a clean close and open it again; `compact` first rewrites the
-    /// journal as a snapshot (where the backend has one).
+    /// Stop the backend without a clean close and open it again.
     CrashAndReopen {
-        compact: bool,
+        journal: Journal,
     },
+}
+
+/// What a journaled backend's journal holds when it crashes (a store with its own journal
+/// ignores this: its files are what they are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journal {
+    /// Every event so far.
+    Full,
+    /// Compacted: a snapshot of the state replaced the events so far.
+    Snapshot,
+    /// A crash in the middle of compacting: the snapshot was written after the old events,
+    /// which were not dropped yet.
+    SnapshotAfterEvents,
 }
 
 /// The model as a `ReferenceStateMachine`: generates transitions from its state, applies them.
@@ -188,7 +200,12 @@ impl ReferenceStateMachine for QueueModel {
                     .prop_map(|(after, limit)| Transition::DeadLetters { after, limit })
                     .boxed(),
             ),
-            (1, any::<bool>().prop_map(|compact| Transition::CrashAndReopen { compact }).boxed()),
+            (
+                1,
+                select(vec![Journal::Full, Journal::Snapshot, Journal::SnapshotAfterEvents])
+                    .prop_map(|journal| Transition::CrashAndReopen { journal })
+                    .boxed(),
+            ),
             (1, any_id(m).prop_map(|id| Transition::Cancel { id }).boxed()),
             (1, any_id(m).prop_map(|id| Transition::Redrive { id }).boxed()),
         ];
