@@ -38,6 +38,7 @@
 extern crate self as ractor_agents;
 
 pub mod agent;
+pub mod dispatch;
 pub mod supervisor;
 pub mod tasks;
 pub mod telemetry;

@@ -110,16 +110,6 @@ pub enum Event {
 }
 
 impl Event {
-    /// True when, after this event, a task may be leasable that was not before (a consumer
-    /// waiting for work should look again).
-    pub fn may_make_ready(&self) -> bool {
-        match self {
-            Event::Enqueued(rec) => rec.status == super::TaskStatus::Pending,
-            Event::Retrying { .. } | Event::Redriven { .. } => true,
-            _ => false,
-        }
-    }
-
     /// The task that reached a final state through this event, if any.
     pub fn finished(&self) -> Option<TaskId> {
         match self {

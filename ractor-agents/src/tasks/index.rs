@@ -4,60 +4,58 @@
 //! around every change keeps that true.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use super::model::{TaskId, TaskRecord, TaskStatus};
 use super::time::Timestamp;
-use crate::telemetry::metrics::DepthGauges;
+use crate::telemetry::metrics::{CapabilityMetrics, DepthGauges};
 
-/// Hashes task ids (sequential u64s) with one multiply: enough spread for a swiss table,
-/// far cheaper than SipHash on the hot path.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-pub(crate) type IdMap<V> = HashMap<TaskId, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type IdMap<V> = FxHashMap<TaskId, V>;
 
 /// Position in a capability's ready set: higher priority first, then lower id (earlier enqueue).
 pub(crate) type ReadyKey = (Reverse<u8>, TaskId);
 
+/// One capability's leasable tasks and its metric handles (resolved once: a metrics registry
+/// lookup with labels costs more than the queue operation itself).
+pub(crate) struct Lane {
+    pub(crate) ready: BTreeSet<ReadyKey>,
+    pub(crate) metrics: CapabilityMetrics,
+}
+
 #[derive(Default)]
 pub(crate) struct Indexes {
-    pub(crate) ready: HashMap<Arc<str>, BTreeSet<ReadyKey>>,
+    /// Per capability. Lanes are created when a task of the capability is first stored and kept
+    /// (a handful of capabilities per queue), so a task's lane always exists.
+    pub(crate) lanes: FxHashMap<Arc<str>, Lane>,
     pub(crate) delayed: BTreeSet<(Timestamp, TaskId)>,
     pub(crate) leases: BTreeSet<(Timestamp, TaskId)>,
     pub(crate) deadlines: BTreeSet<(Timestamp, TaskId)>,
     /// Finished tasks in the order they finished, for retention. Entries go stale when a task
     /// is redriven; `purge` skips those.
     pub(crate) finished: VecDeque<(Timestamp, TaskId)>,
-    pub(crate) idempotency: HashMap<Arc<str>, TaskId>,
+    /// Set when some lane went from empty to non-empty: only then can a consumer that found
+    /// nothing to lease have something now. Read and cleared by the store after each operation.
+    pub(crate) became_ready: bool,
+    /// SipHash on purpose: idempotency keys can come from outside (an HTTP header).
+    pub(crate) idempotency: std::collections::HashMap<Arc<str>, TaskId>,
 }
 
 impl Indexes {
     /// Adds `rec` to the indexes its status calls for. `at` is the time of the change: a
     /// Pending task available after it waits in `delayed`.
     pub(crate) fn insert(&mut self, rec: &TaskRecord, at: Timestamp) {
+        let lane = self.lane(&rec.capability);
         match rec.status {
             TaskStatus::Pending if rec.available_at > at => {
                 self.delayed.insert((rec.available_at, rec.id));
             }
             TaskStatus::Pending => {
-                self.ready_set(&rec.capability).insert((Reverse(rec.priority), rec.id));
+                let was_empty = lane.ready.is_empty();
+                lane.ready.insert((Reverse(rec.priority), rec.id));
+                self.became_ready |= was_empty;
             }
             TaskStatus::Leased | TaskStatus::Running => {
                 if let Some(lease) = &rec.lease {
@@ -76,9 +74,9 @@ impl Indexes {
         match rec.status {
             TaskStatus::Pending => {
                 if !self.delayed.remove(&(rec.available_at, rec.id))
-                    && let Some(set) = self.ready.get_mut(&rec.capability)
+                    && let Some(lane) = self.lanes.get_mut(&rec.capability)
                 {
-                    set.remove(&(Reverse(rec.priority), rec.id));
+                    lane.ready.remove(&(Reverse(rec.priority), rec.id));
                 }
             }
             TaskStatus::Leased | TaskStatus::Running => {
@@ -95,25 +93,38 @@ impl Indexes {
         }
     }
 
-    fn ready_set(&mut self, capability: &Arc<str>) -> &mut BTreeSet<ReadyKey> {
-        if !self.ready.contains_key(capability) {
-            self.ready.insert(capability.clone(), BTreeSet::new());
+    /// The capability's lane, created on first use.
+    pub(crate) fn lane(&mut self, capability: &Arc<str>) -> &mut Lane {
+        if !self.lanes.contains_key(capability) {
+            let lane = Lane { ready: BTreeSet::new(), metrics: CapabilityMetrics::new(capability) };
+            self.lanes.insert(capability.clone(), lane);
         }
         #[allow(clippy::expect_used)]
-        self.ready.get_mut(capability).expect("inserted above")
+        self.lanes.get_mut(capability).expect("inserted above")
     }
 
-    /// Moves tasks whose retry time has come from `delayed` to their ready set.
-    pub(crate) fn promote_due(&mut self, now: Timestamp, tasks: &IdMap<TaskRecord>) {
+    /// The metric handles of a stored task's capability.
+    pub(crate) fn metrics(&self, capability: &str) -> Option<&CapabilityMetrics> {
+        self.lanes.get(capability).map(|l| &l.metrics)
+    }
+
+    /// Moves tasks whose retry time has come from `delayed` to their ready set; returns how many.
+    pub(crate) fn promote_due(&mut self, now: Timestamp, tasks: &IdMap<Box<TaskRecord>>) -> usize {
+        let mut promoted = 0;
         while let Some(&(at, id)) = self.delayed.first() {
             if at > now {
                 break;
             }
             self.delayed.pop_first();
             if let Some(rec) = tasks.get(&id) {
-                self.ready_set(&rec.capability).insert((Reverse(rec.priority), id));
+                let lane = self.lane(&rec.capability);
+                let was_empty = lane.ready.is_empty();
+                lane.ready.insert((Reverse(rec.priority), id));
+                self.became_ready |= was_empty;
+                promoted += 1;
             }
         }
+        promoted
     }
 }
 

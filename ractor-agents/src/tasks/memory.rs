@@ -72,7 +72,7 @@ impl MemoryStore {
                 // must re-read it.
                 wakeups.mark_ready();
             }
-            self.signals.resolve(&mut wakeups, &state);
+            self.signals.resolve(&mut wakeups, &mut state);
             (out, wakeups)
         };
         let (out, wakeups) = wakeups;

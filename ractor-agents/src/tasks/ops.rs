@@ -23,8 +23,9 @@ impl QueueState {
         }
         let rec = task.into_record(TaskId(self.next_id), now)?;
         let id = rec.id;
-        self.metrics.capability(&rec.capability).enqueued.increment(1);
-        self.commit(Event::Enqueued(Box::new(rec)), sink);
+        let rec = Box::new(rec);
+        self.idx.lane(&rec.capability).metrics.enqueued.increment(1);
+        self.commit(Event::Enqueued(rec), sink);
         Ok(Enqueued { id, deduplicated: false })
     }
 
@@ -49,14 +50,18 @@ impl QueueState {
         let mut leases = Vec::with_capacity(req.max.min(64));
         let expires_at = now.add(req.duration);
         while leases.len() < req.max {
-            let Some((_, id)) = self.idx.ready.get_mut(&req.capability).and_then(|s| s.pop_first()) else { break };
+            let Some((_, id)) = self.idx.lanes.get_mut(&req.capability).and_then(|l| l.ready.pop_first()) else {
+                break;
+            };
             let Some(rec) = self.tasks.get(&id) else { continue };
             let token = LeaseToken(self.next_token);
             let waited = now.since(rec.available_at);
             self.commit(Event::Leased { id, token, at: now, expires_at, worker: req.worker.clone() }, sink);
             if let Some(rec) = self.tasks.get(&id) {
-                self.metrics.capability(&rec.capability).record_lease(waited);
-                leases.push(Lease { task: rec.clone(), token, expires_at });
+                if let Some(m) = self.idx.metrics(&rec.capability) {
+                    m.record_lease(waited);
+                }
+                leases.push(Lease { task: TaskRecord::clone(rec), token, expires_at });
             }
         }
         leases
@@ -101,9 +106,8 @@ impl QueueState {
         sink: &mut impl EventSink,
     ) -> Result<(), QueueError> {
         let rec = self.held(id, token)?;
-        let metrics = self.metrics.capability(&rec.capability);
-        if let Some(lease) = &rec.lease {
-            metrics.record_success(now.since(lease.leased_at), rec.attempts);
+        if let (Some(lease), Some(m)) = (&rec.lease, self.idx.metrics(&rec.capability)) {
+            m.record_success(now.since(lease.leased_at), rec.attempts);
         }
         self.commit(Event::Acked { id, at: now, result }, sink);
         Ok(())
@@ -121,7 +125,9 @@ impl QueueState {
     ) -> Result<NackOutcome, QueueError> {
         let rec = self.held(id, token)?;
         let failure = FailureInfo { kind: nack.kind, message: nack.message, attempt: rec.attempts };
-        self.metrics.capability(&rec.capability).nacked.increment(1);
+        if let Some(m) = self.idx.metrics(&rec.capability) {
+            m.nacked.increment(1);
+        }
         let (event, outcome) = self.failure_event(rec, now, failure, nack.retry_after);
         self.commit(event, sink);
         Ok(outcome)
@@ -135,7 +141,7 @@ impl QueueState {
             return Err(QueueError::AlreadyFinished { id, status: rec.status });
         }
         self.commit(Event::Cancelled { id, at: now }, sink);
-        self.tasks.get(&id).cloned().ok_or(QueueError::NotFound(id))
+        self.tasks.get(&id).map(|r| TaskRecord::clone(r)).ok_or(QueueError::NotFound(id))
     }
 
     /// Sends a dead-lettered (or failed) task back to Pending with a fresh attempt budget and no
@@ -151,7 +157,7 @@ impl QueueState {
 
     /// Runs what is due at `now`: retry times that have come make tasks leasable, expired leases
     /// count as failed attempts, passed deadlines dead-letter. Returns how many tasks changed
-    /// state by expiry.
+    /// state or became leasable.
     pub fn expire_due(&mut self, now: Timestamp, sink: &mut impl EventSink) -> usize {
         let mut changed = 0;
         while let Some(&(deadline, id)) = self.idx.deadlines.first() {
@@ -165,7 +171,7 @@ impl QueueState {
                 attempt,
             };
             self.idx.deadlines.pop_first();
-            self.metrics.dead_letter("deadline");
+            crate::telemetry::metrics::dead_letter("deadline");
             self.commit(Event::DeadLettered { id, at: now, failure }, sink);
             changed += 1;
         }
@@ -182,13 +188,14 @@ impl QueueState {
                 message: "the lease ran out before the worker acked".into(),
                 attempt: rec.attempts,
             };
-            self.metrics.capability(&rec.capability).lease_expired.increment(1);
+            if let Some(m) = self.idx.metrics(&rec.capability) {
+                m.lease_expired.increment(1);
+            }
             let (event, _) = self.failure_event(rec, now, failure, None);
             self.commit(event, sink);
             changed += 1;
         }
-        self.idx.promote_due(now, &self.tasks);
-        changed
+        changed + self.idx.promote_due(now, &self.tasks)
     }
 
     /// Drops finished tasks that finished before `before` (their results and idempotency keys
@@ -228,10 +235,12 @@ impl QueueState {
     ) -> (Event, NackOutcome) {
         let id = rec.id;
         if failure.kind == FailureKind::Permanent {
-            self.metrics.capability(&rec.capability).failed.increment(1);
+            if let Some(m) = self.idx.metrics(&rec.capability) {
+                m.failed.increment(1);
+            }
             (Event::Failed { id, at: now, failure }, NackOutcome::Failed)
         } else if rec.attempts >= rec.retry.max_attempts {
-            self.metrics.dead_letter("attempts_spent");
+            crate::telemetry::metrics::dead_letter("attempts_spent");
             (Event::DeadLettered { id, at: now, failure }, NackOutcome::DeadLettered)
         } else {
             let delay = retry_after.unwrap_or_else(|| rec.retry.delay(id, rec.attempts));

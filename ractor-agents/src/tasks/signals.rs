@@ -37,7 +37,6 @@ pub(crate) struct Wakeups {
 
 impl EventSink for Wakeups {
     fn record(&mut self, event: &Event) {
-        self.ready |= event.may_make_ready();
         if self.track_finished
             && let Some(id) = event.finished()
         {
@@ -63,8 +62,10 @@ impl Signals {
         Wakeups { track_finished: self.waiting.load(Ordering::Acquire) > 0, ..Wakeups::default() }
     }
 
-    /// Copies the finished tasks' records out of `state`. Call with the state lock held.
-    pub(crate) fn resolve(&self, wakeups: &mut Wakeups, state: &QueueState) {
+    /// Notes whether tasks became leasable and copies the finished tasks' records out of
+    /// `state`. Call with the state lock held, after the operation.
+    pub(crate) fn resolve(&self, wakeups: &mut Wakeups, state: &mut QueueState) {
+        wakeups.ready |= state.take_became_ready();
         let records = wakeups.finished.iter().filter_map(|id| state.get(*id).cloned());
         wakeups.records.extend(records);
     }

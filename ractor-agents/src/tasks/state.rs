@@ -4,7 +4,6 @@ use super::event::{Event, EventSink};
 use super::index::{Counts, IdMap, Indexes, QueueCounts};
 use super::model::{LeaseInfo, TaskId, TaskRecord, TaskStatus};
 use super::time::Timestamp;
-use crate::telemetry::metrics::QueueMetrics;
 
 /// The queue in memory: tasks, their indexes and counts.
 ///
@@ -28,13 +27,12 @@ use crate::telemetry::metrics::QueueMetrics;
 /// # Ok::<(), ractor_agents::tasks::QueueError>(())
 /// ```
 pub struct QueueState {
-    pub(crate) tasks: IdMap<TaskRecord>,
+    pub(crate) tasks: IdMap<Box<TaskRecord>>,
     pub(crate) idx: Indexes,
     pub(crate) counts: Counts,
     pub(crate) next_id: u64,
     pub(crate) next_token: u64,
     pub(crate) ignored_events: u64,
-    pub(crate) metrics: QueueMetrics,
 }
 
 impl Default for QueueState {
@@ -52,7 +50,6 @@ impl std::fmt::Debug for QueueState {
 impl QueueState {
     /// An empty queue. Task ids start at 1.
     pub fn new() -> Self {
-        let metrics = QueueMetrics::new();
         Self {
             tasks: IdMap::default(),
             idx: Indexes::default(),
@@ -60,13 +57,12 @@ impl QueueState {
             next_id: 1,
             next_token: 1,
             ignored_events: 0,
-            metrics,
         }
     }
 
     /// The task with this id.
     pub fn get(&self, id: TaskId) -> Option<&TaskRecord> {
-        self.tasks.get(&id)
+        self.tasks.get(&id).map(|r| &**r)
     }
 
     /// Number of tasks kept (finished ones included until purged).
@@ -94,6 +90,7 @@ impl QueueState {
         let mut out: Vec<&TaskRecord> = self
             .tasks
             .values()
+            .map(|r| &**r)
             .filter(|r| r.status == TaskStatus::DeadLettered && after.is_none_or(|a| r.id > a))
             .collect();
         out.sort_unstable_by_key(|r| r.id);
@@ -114,7 +111,7 @@ impl QueueState {
     /// passed count, even before the next lease moves them).
     pub fn has_ready(&self, capability: &str, now: Timestamp) -> bool {
         // Every due retry counts, not only the earliest: that one may be another capability's.
-        self.idx.ready.get(capability).is_some_and(|s| !s.is_empty())
+        self.idx.lanes.get(capability).is_some_and(|l| !l.ready.is_empty())
             || self
                 .idx
                 .delayed
@@ -125,7 +122,7 @@ impl QueueState {
     /// The live state as events: replaying them into an empty state rebuilds this one (finished
     /// tasks included, so results and idempotency keys survive compaction).
     pub fn snapshot(&self) -> Vec<Event> {
-        let mut records: Vec<&TaskRecord> = self.tasks.values().collect();
+        let mut records: Vec<&TaskRecord> = self.tasks.values().map(|r| &**r).collect();
         // Unfinished tasks by id, then finished ones in the order they finished: replay rebuilds
         // the retention queue in event order, and purge stops at its first entry not old enough.
         records.sort_unstable_by_key(|r| (r.status.is_final().then_some(r.updated_at), r.id));
@@ -133,6 +130,13 @@ impl QueueState {
         events.push(Event::Watermark { next_id: self.next_id, next_token: self.next_token });
         events.extend(records.into_iter().map(|r| Event::Enqueued(Box::new(r.clone()))));
         events
+    }
+
+    /// True if, since the last call, some capability went from nothing leasable to something
+    /// leasable (an enqueue into an empty lane, a retry time that came, a redrive). Consumers
+    /// that found nothing only need waking then.
+    pub fn take_became_ready(&mut self) -> bool {
+        std::mem::take(&mut self.idx.became_ready)
     }
 
     /// Records `event` in `sink`, then applies it.
@@ -144,7 +148,7 @@ impl QueueState {
     /// Applies one event. Unknown tasks are ignored (and counted in [`ignored_events`](Self::ignored_events)).
     pub fn apply(&mut self, event: Event) {
         match event {
-            Event::Enqueued(rec) => self.insert(*rec),
+            Event::Enqueued(rec) => self.insert(rec),
             Event::Leased { id, token, at, expires_at, worker } => {
                 self.next_token = self.next_token.max(token.0.saturating_add(1));
                 self.transition(id, at, |r| {
@@ -202,7 +206,7 @@ impl QueueState {
         }
     }
 
-    fn insert(&mut self, rec: TaskRecord) {
+    fn insert(&mut self, rec: Box<TaskRecord>) {
         self.next_id = self.next_id.max(rec.id.0.saturating_add(1));
         if let Some(lease) = &rec.lease {
             self.next_token = self.next_token.max(lease.token.0.saturating_add(1));

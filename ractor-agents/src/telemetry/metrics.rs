@@ -106,7 +106,7 @@ pub(crate) struct CapabilityMetrics {
 }
 
 impl CapabilityMetrics {
-    fn new(capability: &str) -> Self {
+    pub(crate) fn new(capability: &str) -> Self {
         use queue_names::*;
         let labels = [("capability", capability.to_owned())];
         Self {
@@ -134,39 +134,27 @@ impl CapabilityMetrics {
     }
 }
 
-/// The queue's metric handles, resolved once per capability (a registry lookup with labels
-/// costs far more than the queue operation itself).
-#[derive(Clone, Default)]
-pub(crate) struct QueueMetrics {
-    by_capability: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<std::sync::Arc<str>, std::sync::Arc<CapabilityMetrics>>>,
-    >,
-}
-
-impl QueueMetrics {
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-
-    pub(crate) fn capability(&self, capability: &std::sync::Arc<str>) -> std::sync::Arc<CapabilityMetrics> {
-        let mut map = self.by_capability.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(capability.clone()).or_insert_with(|| std::sync::Arc::new(CapabilityMetrics::new(capability))).clone()
-    }
-
-    pub(crate) fn dead_letter(&self, reason: &'static str) {
-        metrics::counter!(queue_names::QUEUE_DEAD_LETTERED, "reason" => reason).increment(1);
-    }
+/// Counts a dead-lettered task.
+pub(crate) fn dead_letter(reason: &'static str) {
+    metrics::counter!(queue_names::QUEUE_DEAD_LETTERED, "reason" => reason).increment(1);
 }
 
 /// Depth gauges by (status, priority), created on first use so idle priorities add no series.
-#[derive(Default)]
 pub(crate) struct DepthGauges {
-    gauges: std::collections::HashMap<(u8, u8), metrics::Gauge>,
+    /// Indexed by `status * 256 + priority`.
+    gauges: Vec<Option<metrics::Gauge>>,
+}
+
+impl Default for DepthGauges {
+    fn default() -> Self {
+        Self { gauges: vec![None; 7 * 256] }
+    }
 }
 
 impl DepthGauges {
     pub(crate) fn set(&mut self, status: crate::tasks::TaskStatus, priority: u8, n: u64) {
-        let gauge = self.gauges.entry((status as u8, priority)).or_insert_with(|| {
+        let slot = &mut self.gauges[(status as usize) * 256 + usize::from(priority)];
+        let gauge = slot.get_or_insert_with(|| {
             metrics::gauge!(queue_names::QUEUE_TASKS, "status" => status.as_str(), "priority" => priority.to_string())
         });
         gauge.set(n as f64);
