@@ -14,7 +14,7 @@
 //!   durable store's recovery path, checked here without its disk, and it also exposes
 //!   `has_ready`, which the `TaskStore` API does not.
 //! * `MemoryStore` through the `TaskStore` API: covers what the store adds around the state
-//!   (its clock, purge cut-off, locking). Its crash is not modelled: it has no restart.
+//!   (its clock, purge cut-off, wake-ups on `changes()`). No crash: it has no restart.
 //!
 //! `PROPTEST_CASES=5000 cargo test -p ractor-agents --release --test task_queue_model` runs more.
 
@@ -45,7 +45,7 @@ struct AgainstModel<Q>(PhantomData<Q>);
 
 impl<Q: Queue> StateMachineTest for AgainstModel<Q> {
     type SystemUnderTest = Harness<Q>;
-    type Reference = QueueModel;
+    type Reference = QueueModel<Q>;
 
     fn init_test(_: &Model) -> Harness<Q> {
         Harness::default()

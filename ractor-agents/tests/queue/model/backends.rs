@@ -19,11 +19,15 @@ use ractor_agents::tasks::{
     QueueCounts, QueueError, QueueState, Task, TaskId, TaskRecord, TaskStore, Timestamp,
 };
 
+use tokio::sync::watch;
+
 use super::reference::START_US;
 use super::transitions::Journal;
 
 /// A queue backend as the harness sees it: the `TaskStore` operations, made synchronous.
 pub trait Queue: Sized + 'static {
+    /// Whether the backend can crash and reopen with its tasks (else crashes are not generated).
+    const RESTARTS: bool;
     fn fresh() -> Self;
     fn enqueue(&mut self, task: Task) -> Result<Enqueued, QueueError>;
     fn enqueue_batch(&mut self, tasks: Vec<Task>) -> Result<Vec<Enqueued>, QueueError>;
@@ -43,6 +47,8 @@ pub trait Queue: Sized + 'static {
     fn now(&self) -> Timestamp;
     fn advance(&mut self, by: Duration);
     fn crash_and_reopen(&mut self, journal: Journal);
+    /// Whether consumers were told, since the last call, that tasks may have become leasable.
+    fn take_wakeup(&mut self) -> Wakeup;
     /// `QueueState::has_ready`, where the backend exposes it.
     fn has_ready(&self, _capability: &str) -> Option<bool> {
         None
@@ -51,6 +57,16 @@ pub trait Queue: Sized + 'static {
     fn ignored_events(&self) -> u64 {
         0
     }
+}
+
+/// What a backend says about waking consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// `QueueState::take_became_ready`: exactly whether a leasable set went from empty to not.
+    BecameReady(bool),
+    /// Whether a store's `changes()` ticked: it must when a leasable set went from empty to not
+    /// (else a consumer waiting for work sleeps on), and may for other reasons.
+    Ticked(bool),
 }
 
 /// `QueueState` with an event journal; a crash replays the journal into a fresh state.
@@ -70,6 +86,8 @@ impl Journaled {
 }
 
 impl Queue for Journaled {
+    const RESTARTS: bool = true;
+
     fn fresh() -> Self {
         Self { state: QueueState::new(), journal: Vec::new(), clock: ManualClock::new(Timestamp(START_US)) }
     }
@@ -138,6 +156,9 @@ impl Queue for Journaled {
         assert_eq!(state.ignored_events(), 0, "replaying the journal ignored events: it names tasks it never enqueued");
         self.state = state;
     }
+    fn take_wakeup(&mut self) -> Wakeup {
+        Wakeup::BecameReady(self.state.take_became_ready())
+    }
     fn has_ready(&self, capability: &str) -> Option<bool> {
         Some(self.state.has_ready(capability, self.clock.now()))
     }
@@ -149,7 +170,7 @@ impl Queue for Journaled {
 /// Opens a `TaskStore` backend for [`Store`].
 pub trait OpenStore: 'static {
     /// True when the store keeps its tasks across a crash. A crash of a store that does not
-    /// (the memory store) is not modelled: the step leaves it running.
+    /// (the memory store) is not modelled: no crash is generated for it.
     const DURABLE: bool;
 
     /// Opens the store kept in `dir` (empty for a new store), reading `clock`.
@@ -171,6 +192,7 @@ impl OpenStore for Memory {
 pub struct Store<O: OpenStore> {
     rt: tokio::runtime::Runtime,
     store: Arc<dyn TaskStore>,
+    changes: watch::Receiver<u64>,
     clock: ManualClock,
     /// Where a durable store keeps its files; removed with the case.
     dir: tempfile::TempDir,
@@ -184,12 +206,15 @@ impl<O: OpenStore> Store<O> {
 }
 
 impl<O: OpenStore> Queue for Store<O> {
+    const RESTARTS: bool = O::DURABLE;
+
     fn fresh() -> Self {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let clock = ManualClock::new(Timestamp(START_US));
         let store = rt.block_on(O::open(dir.path(), clock.clone()));
-        Self { rt, store, clock, dir, _backend: std::marker::PhantomData }
+        let changes = store.changes();
+        Self { rt, store, changes, clock, dir, _backend: std::marker::PhantomData }
     }
     fn enqueue(&mut self, task: Task) -> Result<Enqueued, QueueError> {
         self.on(async |s| s.enqueue(task).await)
@@ -243,11 +268,17 @@ impl<O: OpenStore> Queue for Store<O> {
         self.clock.advance(by);
     }
     fn crash_and_reopen(&mut self, _journal: Journal) {
-        if O::DURABLE {
-            // Drop the only handle without closing: whatever it had not made durable is gone.
-            let placeholder = Arc::new(MemoryStore::new()) as Arc<dyn TaskStore>;
-            drop(std::mem::replace(&mut self.store, placeholder));
-            self.store = self.rt.block_on(O::open(self.dir.path(), self.clock.clone()));
-        }
+        assert!(O::DURABLE, "crashes are generated only for a store that restarts");
+        // Drop the only handle without closing: whatever it had not made durable is gone.
+        let placeholder = Arc::new(MemoryStore::new()) as Arc<dyn TaskStore>;
+        drop(std::mem::replace(&mut self.store, placeholder));
+        self.store = self.rt.block_on(O::open(self.dir.path(), self.clock.clone()));
+        self.changes = self.store.changes();
+    }
+    fn take_wakeup(&mut self) -> Wakeup {
+        // An error means the store dropped its sender: as good as a tick for a waiting consumer.
+        let ticked = self.changes.has_changed().unwrap_or(true);
+        self.changes.mark_unchanged();
+        Wakeup::Ticked(ticked)
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ractor_agents::tasks::{LeaseRequest, LeaseToken, QueueError, TaskId, TaskStatus, Timestamp};
 
-use super::backends::Queue;
+use super::backends::{Queue, Wakeup};
 use super::reference::{Expected, Model, Refusal};
 use super::transitions::{Report, Transition};
 
@@ -35,6 +35,21 @@ impl<Q: Queue> Default for Harness<Q> {
 impl<Q: Queue> Harness<Q> {
     /// Runs `t` on the backend; `m` is the model after `t`, holding what `t` must answer.
     pub fn apply(&mut self, t: Transition, m: &Model) {
+        let crash = matches!(t, Transition::CrashAndReopen { .. });
+        self.run(t, m);
+        // A restarted queue's first word on readiness reflects its replay, not an operation.
+        match self.queue.take_wakeup() {
+            _ if crash => {}
+            Wakeup::BecameReady(got) => {
+                assert_eq!(got, m.became_ready, "became_ready: a capability's leasable set went from empty to not")
+            }
+            Wakeup::Ticked(ticked) => {
+                assert!(ticked || !m.became_ready, "lost wake-up: tasks became leasable and changes() did not tick")
+            }
+        }
+    }
+
+    fn run(&mut self, t: Transition, m: &Model) {
         match (t, &m.expected) {
             (Transition::Enqueue(spec), Expected::Enqueued(want)) => {
                 let got = self.queue.enqueue(spec.task()).map(|e| vec![(e.id.0, e.deduplicated)]);

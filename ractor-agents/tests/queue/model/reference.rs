@@ -12,10 +12,15 @@
 //! * a lease holds until the queue runs its timers (`lease` or `expire_due`): the only holder of
 //!   a lease past its expiry may still report, because nobody else can hold the task yet;
 //! * when a deadline and a lease expiry are due at the same check, the deadline wins;
-//! * purging drops finished tasks that finished strictly before `now - older_than`.
+//! * purging drops finished tasks that finished strictly before `now - older_than`;
+//! * a retry time is noticed by the queue's timers (`expire_due`, which every lease runs
+//!   first): until then the task waits outside its capability's leasable set. `expire_due`
+//!   counts the tasks it changed and the retries it noticed, and an operation reports
+//!   `became_ready` when some capability's leasable set went from empty to non-empty. A
+//!   restarted queue has noticed nothing yet: each retry waiting at the crash is noticed again.
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ractor_agents::tasks::{FailureKind, NackOutcome, TaskId, TaskStatus, Timestamp};
 
@@ -37,6 +42,10 @@ pub struct ModelTask {
     pub deadline: Option<u64>,
     /// Not leasable before this, in µs.
     pub available_at: u64,
+    /// When it last became Pending, in µs.
+    pub pending_since: u64,
+    /// Pending, with a retry time the queue's timers have not noticed yet.
+    pub waiting_for_retry: bool,
     pub lease: Option<ModelLease>,
     pub failure: Option<ModelFailure>,
     pub result: Option<u8>,
@@ -120,16 +129,51 @@ pub struct Model {
     /// Lease number → the task it was issued for.
     pub leases: Vec<u64>,
     pub expected: Expected,
+    /// Whether the last transition made some capability's leasable set non-empty.
+    pub became_ready: bool,
 }
 
 impl Default for Model {
     fn default() -> Self {
-        Self { now: START_US, next_id: 1, tasks: BTreeMap::new(), leases: Vec::new(), expected: Expected::Nothing }
+        Self {
+            now: START_US,
+            next_id: 1,
+            tasks: BTreeMap::new(),
+            leases: Vec::new(),
+            expected: Expected::Nothing,
+            became_ready: false,
+        }
     }
 }
 
 impl Model {
+    /// The capabilities with a task in their leasable set.
+    fn capabilities_with_ready_tasks(&self) -> BTreeSet<&'static str> {
+        let ready = self.tasks.values().filter(|t| t.status == TaskStatus::Pending && !t.waiting_for_retry);
+        ready.map(|t| t.capability()).collect()
+    }
+
+    /// Runs `op`, which may only add tasks to leasable sets, and notes whether a set that was
+    /// empty gained one.
+    fn adding_ready_tasks<T>(&mut self, op: impl FnOnce(&mut Self) -> T) -> T {
+        let before = self.capabilities_with_ready_tasks();
+        let out = op(self);
+        self.became_ready |= self.capabilities_with_ready_tasks() != before;
+        out
+    }
+
+    /// A restart: the rebuilt queue has noticed no retry time yet.
+    pub fn restart(&mut self) {
+        for t in self.tasks.values_mut() {
+            t.waiting_for_retry = t.status == TaskStatus::Pending && t.available_at > t.pending_since;
+        }
+    }
+
     pub fn enqueue(&mut self, spec: &TaskSpec) -> Result<(u64, bool), Refusal> {
+        self.adding_ready_tasks(|m| m.enqueue_one(spec))
+    }
+
+    fn enqueue_one(&mut self, spec: &TaskSpec) -> Result<(u64, bool), Refusal> {
         if !spec.is_valid() {
             return Err(Refusal::InvalidTask);
         }
@@ -151,6 +195,8 @@ impl Model {
             attempts: 0,
             deadline,
             available_at: self.now,
+            pending_since: self.now,
+            waiting_for_retry: false,
             lease: None,
             failure: None,
             result: None,
@@ -166,11 +212,12 @@ impl Model {
         if !specs.iter().all(TaskSpec::is_valid) {
             return Err(Refusal::InvalidTask);
         }
-        specs.iter().map(|s| self.enqueue(s)).collect()
+        self.adding_ready_tasks(|m| specs.iter().map(|s| m.enqueue_one(s)).collect())
     }
 
     /// Passed deadlines dead-letter unfinished tasks; then expired leases count as failed
-    /// attempts. Returns how many tasks changed.
+    /// attempts; then retry times that came are noticed. Returns how many tasks changed or were
+    /// noticed.
     pub fn expire_due(&mut self) -> usize {
         let now = self.now;
         let mut changed = 0;
@@ -182,14 +229,26 @@ impl Model {
                 changed += 1;
             }
         }
-        for task in self.tasks.values_mut() {
-            if task.is_held() && task.lease.is_some_and(|l| l.expires_at <= now) {
-                let failure = ModelFailure { kind: FailureKind::LeaseExpired, message: None, attempt: task.attempts };
-                fail_attempt(task, failure, None, now);
-                changed += 1;
-            }
-        }
+        // Only additions to leasable sets from here on.
         changed
+            + self.adding_ready_tasks(|m| {
+                let mut changed = 0;
+                for task in m.tasks.values_mut() {
+                    if task.is_held() && task.lease.is_some_and(|l| l.expires_at <= now) {
+                        let failure =
+                            ModelFailure { kind: FailureKind::LeaseExpired, message: None, attempt: task.attempts };
+                        fail_attempt(task, failure, None, now);
+                        changed += 1;
+                    }
+                }
+                for task in m.tasks.values_mut() {
+                    if task.waiting_for_retry && task.available_at <= now {
+                        task.waiting_for_retry = false;
+                        changed += 1;
+                    }
+                }
+                changed
+            })
     }
 
     pub fn lease(
@@ -258,9 +317,11 @@ impl Model {
 
     pub fn nack(&mut self, id: u64, number: usize, nack: &NackSpec) -> Result<NackOutcome, Refusal> {
         let now = self.now;
-        let task = self.held(id, number)?;
-        let failure = ModelFailure { kind: nack.kind, message: Some(nack.message(number)), attempt: task.attempts };
-        Ok(fail_attempt(task, failure, nack.retry_after_s.map(|s| s * SECOND_US), now))
+        self.adding_ready_tasks(|m| {
+            let task = m.held(id, number)?;
+            let failure = ModelFailure { kind: nack.kind, message: Some(nack.message(number)), attempt: task.attempts };
+            Ok(fail_attempt(task, failure, nack.retry_after_s.map(|s| s * SECOND_US), now))
+        })
     }
 
     pub fn cancel(&mut self, id: u64) -> Result<(), Refusal> {
@@ -274,6 +335,10 @@ impl Model {
     }
 
     pub fn redrive(&mut self, id: u64) -> Result<(), Refusal> {
+        self.adding_ready_tasks(|m| m.redrive_one(id))
+    }
+
+    fn redrive_one(&mut self, id: u64) -> Result<(), Refusal> {
         let now = self.now;
         let task = self.tasks.get_mut(&id).ok_or(Refusal::NotFound(id))?;
         if !matches!(task.status, TaskStatus::DeadLettered | TaskStatus::Failed) {
@@ -282,6 +347,7 @@ impl Model {
         task.status = TaskStatus::Pending;
         task.attempts = 0;
         task.available_at = now;
+        task.pending_since = now;
         task.deadline = None;
         task.finished_at = None;
         Ok(())
@@ -334,6 +400,7 @@ impl Model {
 fn finish(task: &mut ModelTask, status: TaskStatus, now: u64) {
     task.status = status;
     task.lease = None;
+    task.waiting_for_retry = false;
     task.finished_at = Some(now);
 }
 
@@ -352,6 +419,8 @@ fn fail_attempt(task: &mut ModelTask, failure: ModelFailure, retry_after_us: Opt
         let at = now + retry_after_us.unwrap_or_else(|| backoff_us(&task.spec.retry, task.id, task.attempts));
         task.status = TaskStatus::Pending;
         task.available_at = at;
+        task.pending_since = now;
+        task.waiting_for_retry = at > now;
         task.lease = None;
         NackOutcome::Retrying { at: Timestamp(at) }
     }

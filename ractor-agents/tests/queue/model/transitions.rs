@@ -1,6 +1,7 @@
 //! The operations a test case runs, how they are generated from the model's state, and the
 //! `ReferenceStateMachine` that applies them to the model.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -9,6 +10,7 @@ use proptest::strategy::{BoxedStrategy, Union};
 use proptest_state_machine::ReferenceStateMachine;
 use ractor_agents::tasks::{FailureKind, Nack, Payload, RetryPolicy, Task, TaskStatus, Timestamp};
 
+use super::backends::Queue;
 use super::reference::{Expected, Model, SECOND_US, START_US};
 
 /// A task to enqueue, as plain data (a `Task` is built from it for every backend).
@@ -175,10 +177,11 @@ pub enum Journal {
     SnapshotAfterEvents,
 }
 
-/// The model as a `ReferenceStateMachine`: generates transitions from its state, applies them.
-pub struct QueueModel;
+/// The model as a `ReferenceStateMachine` for backend `Q`: generates transitions from its
+/// state (crashes only for a backend that restarts), applies them.
+pub struct QueueModel<Q>(PhantomData<Q>);
 
-impl ReferenceStateMachine for QueueModel {
+impl<Q: Queue> ReferenceStateMachine for QueueModel<Q> {
     type State = Model;
     type Transition = Transition;
 
@@ -200,15 +203,13 @@ impl ReferenceStateMachine for QueueModel {
                     .prop_map(|(after, limit)| Transition::DeadLetters { after, limit })
                     .boxed(),
             ),
-            (
-                1,
-                select(vec![Journal::Full, Journal::Snapshot, Journal::SnapshotAfterEvents])
-                    .prop_map(|journal| Transition::CrashAndReopen { journal })
-                    .boxed(),
-            ),
             (1, any_id(m).prop_map(|id| Transition::Cancel { id }).boxed()),
             (1, any_id(m).prop_map(|id| Transition::Redrive { id }).boxed()),
         ];
+        if Q::RESTARTS {
+            let journal = select(vec![Journal::Full, Journal::Snapshot, Journal::SnapshotAfterEvents]);
+            choices.push((1, journal.prop_map(|journal| Transition::CrashAndReopen { journal }).boxed()));
+        }
         let unfinished: Vec<u64> = m.tasks.values().filter(|t| !t.is_final()).map(|t| t.id).collect();
         if !unfinished.is_empty() {
             choices.push((1, select(unfinished).prop_map(|id| Transition::Cancel { id }).boxed()));
@@ -241,6 +242,7 @@ impl ReferenceStateMachine for QueueModel {
     }
 
     fn apply(mut m: Model, t: &Transition) -> Model {
+        m.became_ready = false;
         m.expected = match t {
             Transition::Enqueue(spec) => Expected::Enqueued(m.enqueue(spec).map(|e| vec![e])),
             Transition::EnqueueBatch(specs) => Expected::Enqueued(m.enqueue_batch(specs)),
@@ -262,7 +264,10 @@ impl ReferenceStateMachine for QueueModel {
             Transition::ExpireDue => Expected::Expired(m.expire_due()),
             Transition::Purge { older_than_s } => Expected::Purged(m.purge(older_than_s * SECOND_US)),
             Transition::DeadLetters { after, limit } => Expected::DeadLetters(m.dead_letters(*after, *limit)),
-            Transition::CrashAndReopen { .. } => Expected::Nothing,
+            Transition::CrashAndReopen { .. } => {
+                m.restart();
+                Expected::Nothing
+            }
         };
         m
     }
