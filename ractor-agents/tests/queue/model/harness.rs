@@ -80,6 +80,8 @@ impl<Q: Queue> Harness<Q> {
                     assert_eq!(Some(lease.expires_at), expires_at, "expiry of the lease on {}", lease.id());
                     assert_eq!((lease.task.status, lease.task.attempts), (TaskStatus::Leased, task.attempts));
                     assert_eq!(lease.task.lease.as_ref().map(|l| l.token), Some(lease.token));
+                    let stored = self.queue.get(lease.id()).expect("get");
+                    assert_eq!(stored.as_ref(), Some(&lease.task), "a lease carries the record as stored");
                     assert_eq!(self.tokens.len(), number);
                     self.tokens.push(lease.token);
                     self.latest_lease.insert(id, number);
@@ -89,6 +91,8 @@ impl<Q: Queue> Harness<Q> {
             (Transition::Cancel { id }, Expected::Cancelled(want)) => {
                 let got = self.queue.cancel(TaskId(id)).map(|rec| {
                     assert_eq!(rec.status, TaskStatus::Cancelled, "cancel returns the cancelled record");
+                    let stored = self.queue.get(TaskId(id)).expect("get");
+                    assert_eq!(stored.as_ref(), Some(&rec), "cancel returns the record as stored");
                 });
                 assert_eq!(outcome(got), *want, "cancel task-{id}");
             }

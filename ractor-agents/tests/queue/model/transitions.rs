@@ -196,7 +196,7 @@ impl<Q: Queue> ReferenceStateMachine for QueueModel<Q> {
             (6, lease().boxed()),
             (3, advance().boxed()),
             (1, Just(Transition::ExpireDue).boxed()),
-            (1, select(vec![0u64, 10, 60]).prop_map(|older_than_s| Transition::Purge { older_than_s }).boxed()),
+            (2, select(vec![0u64, 1, 10, 60]).prop_map(|older_than_s| Transition::Purge { older_than_s }).boxed()),
             (
                 1,
                 (proptest::option::of(any_id(m)), 0usize..4)
@@ -208,7 +208,7 @@ impl<Q: Queue> ReferenceStateMachine for QueueModel<Q> {
         ];
         if Q::RESTARTS {
             let journal = select(vec![Journal::Full, Journal::Snapshot, Journal::SnapshotAfterEvents]);
-            choices.push((1, journal.prop_map(|journal| Transition::CrashAndReopen { journal }).boxed()));
+            choices.push((2, journal.prop_map(|journal| Transition::CrashAndReopen { journal }).boxed()));
         }
         let unfinished: Vec<u64> = m.tasks.values().filter(|t| !t.is_final()).map(|t| t.id).collect();
         if !unfinished.is_empty() {
