@@ -8,9 +8,7 @@
 //!   a crash that drops the store without closing it and opens it again from its directory
 //!   when the store is durable ([`OpenStore::DURABLE`]).
 
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -173,8 +171,9 @@ pub trait OpenStore: 'static {
     /// (the memory store) is not modelled: no crash is generated for it.
     const DURABLE: bool;
 
-    /// Opens the store kept in `dir` (empty for a new store), reading `clock`.
-    fn open(dir: &Path, clock: ManualClock) -> Pin<Box<dyn Future<Output = Arc<dyn TaskStore>> + Send>>;
+    /// Opens the store kept in `dir` (empty for a new store), reading `clock`. Runs inside the
+    /// case's tokio runtime.
+    fn open(dir: &Path, clock: ManualClock) -> Arc<dyn TaskStore>;
 }
 
 /// [`MemoryStore`].
@@ -183,8 +182,8 @@ pub struct Memory;
 impl OpenStore for Memory {
     const DURABLE: bool = false;
 
-    fn open(_dir: &Path, clock: ManualClock) -> Pin<Box<dyn Future<Output = Arc<dyn TaskStore>> + Send>> {
-        Box::pin(async move { Arc::new(MemoryStore::with_clock(Arc::new(clock))) as Arc<dyn TaskStore> })
+    fn open(_dir: &Path, clock: ManualClock) -> Arc<dyn TaskStore> {
+        Arc::new(MemoryStore::with_clock(Arc::new(clock)))
     }
 }
 
@@ -212,7 +211,10 @@ impl<O: OpenStore> Queue for Store<O> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let clock = ManualClock::new(Timestamp(START_US));
-        let store = rt.block_on(O::open(dir.path(), clock.clone()));
+        let store = {
+            let _in_runtime = rt.enter();
+            O::open(dir.path(), clock.clone())
+        };
         let changes = store.changes();
         Self { rt, store, changes, clock, dir, _backend: std::marker::PhantomData }
     }
@@ -272,7 +274,8 @@ impl<O: OpenStore> Queue for Store<O> {
         // Drop the only handle without closing: whatever it had not made durable is gone.
         let placeholder = Arc::new(MemoryStore::new()) as Arc<dyn TaskStore>;
         drop(std::mem::replace(&mut self.store, placeholder));
-        self.store = self.rt.block_on(O::open(self.dir.path(), self.clock.clone()));
+        let _in_runtime = self.rt.enter();
+        self.store = O::open(self.dir.path(), self.clock.clone());
         self.changes = self.store.changes();
     }
     fn take_wakeup(&mut self) -> Wakeup {
