@@ -15,6 +15,9 @@
 //!   `has_ready`, which the `TaskStore` API does not.
 //! * `MemoryStore` through the `TaskStore` API: covers what the store adds around the state
 //!   (its clock, purge cut-off, wake-ups on `changes()`). No crash: it has no restart.
+//! * `DurableStore` (`queue/model/durable.rs`): a crash drops it unclosed and reopens its
+//!   directory. Wired by one line beside `mod model` below,
+//!   `#[path = "queue/model/durable.rs"] mod durable;`, once the durable store is on the branch.
 //!
 //! `PROPTEST_CASES=5000 cargo test -p ractor-agents --release --test task_queue_model` runs more.
 
