@@ -39,6 +39,7 @@ extern crate self as ractor_agents;
 
 pub mod agent;
 pub mod dispatch;
+mod journal;
 pub mod supervisor;
 pub mod tasks;
 pub mod telemetry;

@@ -25,9 +25,11 @@
 //! lease expired cannot complete a task someone else now holds (it gets
 //! [`QueueError::LeaseLost`]). An acked task is never handed out again.
 //!
-//! Backends implement [`TaskStore`]: [`MemoryStore`] here; the durable embedded store is the
-//! default for services. Both run the rules of [`QueueState`], a plain state machine whose
-//! every change is an [`Event`].
+//! Backends implement [`TaskStore`]. Services use [`DurableStore`] (`DurableStore::open(dir)`):
+//! every change is in an embedded journal on local disk before it is acknowledged, and a
+//! restart finds every acknowledged task. [`MemoryStore`] is for tests and work that may be lost.
+//! Both run the rules of [`QueueState`], a plain state machine whose every change is an
+//! [`Event`]; the durable store journals those events and replays them on open.
 //!
 //! ```
 //! use ractor_agents::tasks::{LeaseRequest, MemoryStore, Nack, NackOutcome, Payload, Task, TaskStatus, TaskStore};
@@ -50,6 +52,7 @@
 //! # Ok(()) }
 //! ```
 
+mod durable;
 mod error;
 mod event;
 mod index;
@@ -63,6 +66,7 @@ mod state;
 mod store;
 mod time;
 
+pub use durable::{DurableOptions, DurableStats, DurableStore};
 pub use error::QueueError;
 pub use event::{Event, EventSink};
 pub use index::QueueCounts;

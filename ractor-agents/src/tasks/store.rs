@@ -15,8 +15,8 @@ use super::time::{Clock, Timestamp};
 /// A task queue backend: priority + FIFO per capability, leases with expiry, retries with
 /// backoff, dead letters, deduplication by idempotency key.
 ///
-/// Backends: [`MemoryStore`](super::MemoryStore) (fast, gone on exit) and the embedded durable
-/// store (the default for services). Both run the same rules ([`QueueState`](super::QueueState)).
+/// Backends: [`MemoryStore`](super::MemoryStore) (fast, gone on exit) and
+/// [`DurableStore`](super::DurableStore) (on local disk; the default for services). Both run the same rules ([`QueueState`](super::QueueState)).
 /// Hold it as `Arc<dyn TaskStore>`; every method is safe to call from many tasks at once.
 ///
 /// A returned `Ok` is the store's acknowledgement: for a durable store the change is on disk.

@@ -4,7 +4,7 @@
 //! are `_seconds`; labels are low-cardinality (an agent's *type*, a supervisor's and child's
 //! *name*, a closed set of reasons) — never a message id or an incarnation number.
 
-use metrics::Counter;
+use metrics::{Counter, Histogram};
 
 /// Metric names, one constant per metric. See `docs/observability/metrics.md`.
 pub mod names {
@@ -34,6 +34,22 @@ pub mod names {
     /// Counter: children killed because they did not stop within their shutdown timeout.
     /// Labels: `supervisor`, `child`.
     pub const SUPERVISOR_SHUTDOWN_KILLS: &str = "ractor_agents_supervisor_shutdown_kills_total";
+    /// Counter: batches a journal wrote, each with one fdatasync (unless its sync mode is off).
+    /// Labels: `journal`.
+    pub const JOURNAL_SYNCS: &str = "ractor_agents_journal_syncs_total";
+    /// Counter: bytes a journal wrote to its segments (frames and batch headers). Labels: `journal`.
+    pub const JOURNAL_WRITTEN_BYTES: &str = "ractor_agents_journal_written_bytes_total";
+    /// Histogram: records per batch (per fdatasync): the group-commit factor. Labels: `journal`.
+    pub const JOURNAL_RECORDS_PER_SYNC: &str = "ractor_agents_journal_records_per_sync";
+    /// Histogram: seconds one batch took to write and fdatasync. Labels: `journal`.
+    pub const JOURNAL_SYNC_DURATION: &str = "ractor_agents_journal_sync_duration_seconds";
+    /// Counter: records read back when a journal was opened. Labels: `journal`.
+    pub const JOURNAL_RECOVERED_RECORDS: &str = "ractor_agents_journal_recovered_records_total";
+    /// Counter: bytes of a torn or corrupt tail dropped when a journal was opened. Labels: `journal`.
+    pub const JOURNAL_TRUNCATED_BYTES: &str = "ractor_agents_journal_truncated_bytes_total";
+    /// Counter: snapshots a journal wrote (each followed by deleting the segments it covers).
+    /// Labels: `journal`.
+    pub const JOURNAL_SNAPSHOTS: &str = "ractor_agents_journal_snapshots_total";
 }
 
 /// Counter handles an agent's mailbox resolves once, so the hot path is one atomic add.
@@ -54,6 +70,32 @@ impl AgentMetrics {
             expired: metrics::counter!(names::AGENT_MESSAGES_EXPIRED, &labels),
             mailbox_full: metrics::counter!(names::AGENT_MAILBOX_FULL, &labels),
             dropped_on_stop: metrics::counter!(names::AGENT_MESSAGES_DROPPED, &labels),
+        }
+    }
+}
+
+/// Metric handles of one journal, resolved when it opens.
+pub(crate) struct JournalMetrics {
+    pub(crate) syncs: Counter,
+    pub(crate) written_bytes: Counter,
+    pub(crate) records_per_sync: Histogram,
+    pub(crate) sync_duration: Histogram,
+    pub(crate) recovered_records: Counter,
+    pub(crate) truncated_bytes: Counter,
+    pub(crate) snapshots: Counter,
+}
+
+impl JournalMetrics {
+    pub(crate) fn new(journal: &'static str) -> Self {
+        let labels = [("journal", journal)];
+        Self {
+            syncs: metrics::counter!(names::JOURNAL_SYNCS, &labels),
+            written_bytes: metrics::counter!(names::JOURNAL_WRITTEN_BYTES, &labels),
+            records_per_sync: metrics::histogram!(names::JOURNAL_RECORDS_PER_SYNC, &labels),
+            sync_duration: metrics::histogram!(names::JOURNAL_SYNC_DURATION, &labels),
+            recovered_records: metrics::counter!(names::JOURNAL_RECOVERED_RECORDS, &labels),
+            truncated_bytes: metrics::counter!(names::JOURNAL_TRUNCATED_BYTES, &labels),
+            snapshots: metrics::counter!(names::JOURNAL_SNAPSHOTS, &labels),
         }
     }
 }
