@@ -16,14 +16,15 @@
 //! * `MemoryStore` through the `TaskStore` API: covers what the store adds around the state
 //!   (its clock, purge cut-off, wake-ups on `changes()`). No crash: it has no restart.
 //! * `DurableStore` (`queue/model/durable.rs`): a crash drops it unclosed and reopens its
-//!   directory. Wired by one line beside `mod model` below,
-//!   `#[path = "queue/model/durable.rs"] mod durable;`, once the durable store is on the branch.
+//!   directory; it must hold exactly what the model holds, every acknowledged change included.
 //!
 //! `PROPTEST_CASES=5000 cargo test -p ractor-agents --release --test task_queue_model` runs more.
 
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "queue/model/durable.rs"]
+mod durable;
 #[path = "queue/model/mod.rs"]
 mod model;
 

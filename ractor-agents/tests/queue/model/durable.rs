@@ -1,5 +1,4 @@
-//! The durable store against the model. Wired into `task_queue_model.rs` by one line,
-//! `#[path = "queue/model/durable.rs"] mod durable;`, once `DurableStore` is on the branch.
+//! The durable store against the model.
 //!
 //! A crash drops the store without `close()` and opens its directory again; the model expects
 //! every acknowledged operation back. Small segments and an early compaction threshold make
