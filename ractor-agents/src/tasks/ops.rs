@@ -14,8 +14,10 @@ use super::state::QueueState;
 use super::time::Timestamp;
 
 impl QueueState {
-    /// Adds a task, or returns the id of the task already holding its idempotency key.
+    /// Adds a task, or returns the id of the task already holding its idempotency key. An
+    /// invalid task is refused even when its key is known (as in a batch).
     pub fn enqueue(&mut self, now: Timestamp, task: Task, sink: &mut impl EventSink) -> Result<Enqueued, QueueError> {
+        task.validate()?;
         if let Some(id) = task.idempotency_key.as_ref().and_then(|k| self.idx.idempotency.get(k)) {
             return Ok(Enqueued { id: *id, deduplicated: true });
         }
