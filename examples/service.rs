@@ -130,7 +130,10 @@ fn args() -> Args {
     let data_dir = value("--data-dir")
         .or_else(|| std::env::var("RACTOR_AGENTS_DATA_DIR").ok())
         .unwrap_or_else(|| "data/service".into());
-    Args { run_for: value("--run-for").and_then(|s| s.parse().ok()).map(Duration::from_secs), data_dir: data_dir.into() }
+    Args {
+        run_for: value("--run-for").and_then(|s| s.parse().ok()).map(Duration::from_secs),
+        data_dir: data_dir.into(),
+    }
 }
 
 /// The producer's position, written after each acknowledged batch (then renamed into place,
@@ -147,10 +150,13 @@ fn write_cursor(dir: &Path, next: u64) -> std::io::Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Analyzers crash on purpose; the pool logs each crash and restart.
+    // Analyzers crash on purpose; the report counts them (RUST_LOG=info shows each exit and
+    // restart the pool's supervisor logs).
     std::panic::set_hook(Box::new(|_| {}));
     tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,ractor_agents::supervisor::children=error".into()),
+        )
         .with_ansi(std::io::stdout().is_terminal())
         .with_target(false)
         .compact()
