@@ -63,7 +63,7 @@ struct Analyzer {
 impl TaskHandler for Analyzer {
     async fn handle(&mut self, task: &TaskInput) -> Result<Payload, Nack> {
         let doc: Document = task.payload.decode().map_err(|e| Nack::permanent(e.to_string()))?;
-        if doc.id % POISON_EVERY == POISON_EVERY - 1 || (doc.id % FLAKY_EVERY == 0 && task.attempt == 1) {
+        if doc.id % POISON_EVERY == POISON_EVERY - 1 || (doc.id.is_multiple_of(FLAKY_EVERY) && task.attempt == 1) {
             panic!("analyzer hit a bad document {}", doc.id);
         }
         let mut counts: HashMap<&str, usize> = HashMap::new();

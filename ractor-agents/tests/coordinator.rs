@@ -3,6 +3,9 @@
 //! tokio task per job) so the coordinator's own behaviour is what is tested; `tests/pool.rs`
 //! covers the real worker pools behind it.
 
+// Test code: a panic on an unexpected `Err` is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;

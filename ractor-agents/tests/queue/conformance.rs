@@ -3,7 +3,7 @@
 //! A backend's test file does `mod queue; queue_conformance!(make_store);` where
 //! `make_store(clock: ManualClock) -> Fixture`. Each case gets a fresh store on a manual clock
 //! starting at `START`.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::any::Any;
 use std::sync::Arc;
