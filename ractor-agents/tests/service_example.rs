@@ -68,8 +68,8 @@ fn the_service_runs_tasks_through_its_pools_survives_crashes_and_resumes_after_a
 }
 
 #[test]
-fn the_hello_and_supervision_tree_examples_run_to_completion() {
-    for name in ["hello_agent", "supervision_tree"] {
+fn the_hello_supervision_tree_and_task_pipeline_examples_run_to_completion() {
+    for name in ["hello_agent", "supervision_tree", "task_pipeline"] {
         let out = Command::new(example(name)).output().expect("example runs");
         assert!(
             out.status.success(),
