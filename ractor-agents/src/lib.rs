@@ -6,6 +6,8 @@
 //!
 //! * [`agent`](mod@agent): define agents, send them messages (`tell`, `try_tell`, `ask` with a deadline).
 //! * [`supervisor`]: supervision trees and dynamic supervisors.
+//! * [`registry`]: which agents exist, what they can do and how loaded they are; lookups by
+//!   capability, least-loaded first.
 //! * [`telemetry`]: the metric catalogue.
 //!
 //! ```
@@ -38,6 +40,7 @@
 extern crate self as ractor_agents;
 
 pub mod agent;
+pub mod registry;
 pub mod supervisor;
 pub mod telemetry;
 
@@ -48,6 +51,10 @@ pub use agents_macros::agent;
 pub mod prelude {
     pub use crate::agent::TypedRef;
     pub use crate::agent::{Agent, AgentFailure, AgentOptions, AgentRef, AskError, Ctx, Reply, SpawnError, TellError};
+    pub use crate::registry::{
+        AgentEntry, AgentId, AgentRegistry, AgentStatus, Capabilities, Capability, RegisteredAgent, Registration,
+        RegistryError, RegistryEvent,
+    };
     pub use crate::supervisor::{
         Backoff, ChildSpec, DynamicSupervisor, Restart, Shutdown, StartError, Strategy, Supervisor, SupervisorRef,
     };

@@ -34,6 +34,12 @@ pub mod names {
     /// Counter: children killed because they did not stop within their shutdown timeout.
     /// Labels: `supervisor`, `child`.
     pub const SUPERVISOR_SHUTDOWN_KILLS: &str = "ractor_agents_supervisor_shutdown_kills_total";
+    /// Gauge: registered agents by status. Labels: `registry` (the registry's name), `status`
+    /// (`available`, `busy`, `draining`, `unavailable`, `failed`).
+    pub const REGISTRY_AGENTS: &str = "ractor_agents_registry_agents";
+    /// Counter: agents marked unavailable because they missed their heartbeats.
+    /// Labels: `registry`, `agent_type`.
+    pub const REGISTRY_HEARTBEAT_EXPIRIES: &str = "ractor_agents_registry_heartbeat_expiries_total";
 }
 
 /// Counter handles an agent's mailbox resolves once, so the hot path is one atomic add.
