@@ -57,6 +57,7 @@ impl CapabilityIndex {
         self.nodes.len() / 2
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -175,11 +176,6 @@ impl CapabilityIndex {
             }
         }
         out
-    }
-
-    /// Every member, in slot order.
-    pub(crate) fn members(&self) -> impl Iterator<Item = &Arc<Record>> {
-        self.members.iter().flatten()
     }
 }
 

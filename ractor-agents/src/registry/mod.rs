@@ -130,6 +130,7 @@ mod index;
 mod registered;
 mod shared;
 mod state;
+mod supervised;
 mod updates;
 
 pub use capability::{Capabilities, Capability, CapabilityKind};
@@ -140,3 +141,4 @@ pub use heartbeat::DEFAULT_HEARTBEAT_CHECK;
 pub use registered::RegisteredAgent;
 pub use agent_registry::{AgentRegistry, DEFAULT_EVENT_CAPACITY, RegistryBuilder};
 pub use state::MAX_CONCURRENCY;
+pub(crate) use supervised::{Lineage, Placement};

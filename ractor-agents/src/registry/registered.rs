@@ -92,6 +92,15 @@ impl RegisteredAgent {
         self.shared()?.unregister(&self.record).ok_or_else(|| RegistryError::UnknownAgent { id: self.record.id.clone() })
     }
 
+    /// The place in a tree of a supervisor started by this agent: below its id, in its registry.
+    pub(crate) fn lineage(&self) -> Option<super::Lineage> {
+        let shared = self.shared.upgrade()?;
+        Some(super::Lineage {
+            registry: Some(super::AgentRegistry { shared }),
+            path: Arc::from(self.record.id.as_str()),
+        })
+    }
+
     /// Lifecycle notices from the executor and the supervisor; no-ops once unregistered.
     pub(crate) fn came_up(&self, incarnation: u64) {
         if let Some(shared) = self.shared.upgrade() {
