@@ -128,6 +128,11 @@ impl<M: Send + 'static> Mailbox<M> {
         self.incarnations.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// The number of the latest incarnation started.
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.incarnations.load(Ordering::Relaxed)
+    }
+
     /// Takes a free slot if there is one.
     pub(crate) fn try_reserve(&self) -> bool {
         self.free.fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| f.checked_sub(1)).is_ok()

@@ -227,6 +227,7 @@ impl State {
             match child.spec.shutdown {
                 Shutdown::Brutal => {
                     let _ = cell.kill_and_wait(None).await;
+                    child.spec.runtime.killed();
                 }
                 Shutdown::Infinity => {
                     let _ = cell.stop_and_wait(None, None).await;
@@ -237,6 +238,7 @@ impl State {
                         tracing::warn!(supervisor = %supervisor, child = %child.spec.id, ?timeout, "child did not stop in time; killing it");
                         metrics::counter!(names::SUPERVISOR_SHUTDOWN_KILLS, "supervisor" => supervisor, "child" => child.spec.id.clone()).increment(1);
                         let _ = cell.kill_and_wait(None).await;
+                        child.spec.runtime.killed();
                     }
                 }
             }

@@ -63,6 +63,10 @@ pub(crate) trait ChildRuntime: Send + Sync + 'static {
     /// The supervisor let go of the child (removed it, or stopped): take it out of the registry.
     /// A nested supervisor's agents leave when it stops, so supervisors do nothing here.
     fn unregister(&self);
+    /// The supervisor killed the running incarnation. Its registry entry is marked now: the
+    /// incarnation's own notice comes only when ractor drops its state, which may be after the
+    /// supervisor has already restarted it (then it is rightly ignored).
+    fn killed(&self);
 }
 
 /// Whether a child is an agent or a supervisor.
@@ -118,6 +122,12 @@ impl<A: Agent> ChildRuntime for AgentChild<A> {
             let _ = registered.unregister();
         }
     }
+
+    fn killed(&self) {
+        if let Some(registered) = self.mailbox.registration() {
+            registered.killed(self.mailbox.incarnation());
+        }
+    }
 }
 
 struct SupervisorChild {
@@ -154,6 +164,8 @@ impl ChildRuntime for SupervisorChild {
     }
 
     fn unregister(&self) {}
+
+    fn killed(&self) {}
 }
 
 /// One child of a supervisor: an agent (built by a factory on every start) or a nested
