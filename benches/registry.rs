@@ -8,11 +8,13 @@
 //!
 //! * criterion `lookup/<layout>/<peer>`: `best(capability)` on this thread while another thread
 //!   sets random loads as fast as it can; `update/<layout>/<peer>`: `set_load` here while
-//!   another thread looks up as fast as it can. At the end the mean time per operation of each
-//!   pair and their ratio are printed (warm-up included).
+//!   another thread looks up as fast as it can; `lookup-alone` / `update-alone`: the same with
+//!   no other thread. At the end the mean time per operation of each pair and their ratio are
+//!   printed (warm-up included).
 //! * `--scenario`: find-by-capability latency percentiles (hdrhistogram, each lookup timed
 //!   with `Instant`, ~20 ns of clock included) while another thread updates loads; the median
-//!   of `--runs` runs, with the updater's rate, and the ratio of the peer's p99 to ours.
+//!   of `--runs` runs (each at most 10 s: a slow peer records fewer lookups, the count is
+//!   printed), with the updater's rate, and the ratio of the peer's p99 to ours.
 //!
 //! Layouts: `spread` (10,000 agents over 100 capabilities, lookups of a random one) and
 //! `one` (all 10,000 in one capability). Max concurrency 4, loads random in 0..=4, so some
@@ -93,7 +95,7 @@ impl Workload {
         } else {
             let registry = RwLockRegistry::default();
             for (n, id) in self.ids.iter().enumerate() {
-                registry.register(id, &[Arc::from(self.capability_of(n))], MAX_CONCURRENCY);
+                registry.register(id, "Worker", &[self.capability_of(n)], MAX_CONCURRENCY);
             }
             Arc::new(registry)
         }
@@ -122,17 +124,26 @@ struct Background {
 }
 
 impl Background {
+    /// Returns once the thread has run `op` at least once, so a measurement never starts
+    /// before its background load does.
     fn start(mut op: impl FnMut(&mut u64) + Send + 'static) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let running = Arc::new(AtomicBool::new(false));
+        let (flag, started) = (stop.clone(), running.clone());
         let handle = thread::spawn(move || {
             let (mut rng, mut ops) = (0x9E37_79B9_7F4A_7C15u64, 0u64);
             while !flag.load(Ordering::Relaxed) {
                 op(&mut rng);
                 ops += 1;
+                if ops == 1 {
+                    started.store(true, Ordering::Release);
+                }
             }
             ops
         });
+        while !running.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
         Self { stop, handle }
     }
 
@@ -167,17 +178,23 @@ fn record(name: &str, elapsed: Duration, iters: u64) {
 }
 
 fn criterion_benches(c: &mut Criterion) {
-    for (what, measured_lookups) in [("lookup", true), ("update", false)] {
+    let modes = [
+        ("lookup", true, true),
+        ("update", false, true),
+        ("lookup-alone", true, false),
+        ("update-alone", false, false),
+    ];
+    for (what, measured_lookups, busy) in modes {
         let mut group = c.benchmark_group(what);
         group.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
         for layout in LAYOUTS {
             let workload = Arc::new(Workload::new(layout));
             for peer in PEERS {
                 let subject = workload.build(peer);
-                let other = if measured_lookups {
-                    Background::updates(subject.clone(), workload.clone())
-                } else {
-                    Background::lookups(subject.clone(), workload.clone())
+                let other = match (busy, measured_lookups) {
+                    (false, _) => None,
+                    (true, true) => Some(Background::updates(subject.clone(), workload.clone())),
+                    (true, false) => Some(Background::lookups(subject.clone(), workload.clone())),
                 };
                 let name = format!("{what}/{layout}/{peer}");
                 group.bench_function(BenchmarkId::new(layout, peer), |b| {
@@ -198,7 +215,7 @@ fn criterion_benches(c: &mut Criterion) {
                         elapsed
                     })
                 });
-                other.finish();
+                other.map(Background::finish);
             }
         }
         group.finish();
@@ -208,13 +225,14 @@ fn criterion_benches(c: &mut Criterion) {
 fn print_ratios() {
     let means = MEANS.lock().expect("not poisoned");
     let mean = |name: &str| means.get(name).map(|(t, n)| t.as_nanos() as f64 / (*n).max(1) as f64);
-    println!("\nmean ns per operation (all iterations), with the other thread busy:");
-    println!("{:<18} {:>12} {:>12} {:>14}", "benchmark", "ours", "rwlock", "rwlock / ours");
-    for what in ["lookup", "update"] {
+    println!("\nmean ns per operation (all iterations); `-alone`: no other thread, else the other");
+    println!("thread updates (under `lookup`) or looks up (under `update`) as fast as it can:");
+    println!("{:<24} {:>12} {:>12} {:>14}", "benchmark", "ours", "rwlock", "rwlock / ours");
+    for what in ["lookup", "update", "lookup-alone", "update-alone"] {
         for layout in LAYOUTS {
             let (ours, peer) = (mean(&format!("{what}/{layout}/ours")), mean(&format!("{what}/{layout}/rwlock")));
             if let (Some(ours), Some(peer)) = (ours, peer) {
-                println!("{:<18} {ours:>12.1} {peer:>12.1} {:>13.2}x", format!("{what}/{layout}"), peer / ours);
+                println!("{:<24} {ours:>12.1} {peer:>12.1} {:>13.2}x", format!("{what}/{layout}"), peer / ours);
             }
         }
     }
@@ -229,7 +247,8 @@ fn scenario_options(args: &[String]) -> ScenarioOptions {
     let mut options = ScenarioOptions { runs: 3, lookups: 200_000 };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut value = || args.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| panic!("{arg} needs a number"));
+        let mut value =
+            || args.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| panic!("{arg} needs a number"));
         match arg.as_str() {
             "--runs" => options.runs = value() as usize,
             "--lookups" => options.lookups = value(),
@@ -239,21 +258,35 @@ fn scenario_options(args: &[String]) -> ScenarioOptions {
     options
 }
 
-/// One run: percentiles of `lookups` timed lookups while another thread updates loads.
+/// How long one run may take at most; a slow peer records fewer lookups (printed).
+const RUN_LIMIT: Duration = Duration::from_secs(10);
+
+/// One run: percentiles of `lookups` timed lookups (fewer if [`RUN_LIMIT`] passes first)
+/// while another thread updates loads; also the updater's rate.
 fn scenario_run(subject: Arc<dyn Subject>, workload: Arc<Workload>, lookups: u64) -> (Histogram<u64>, f64) {
     let updater = Background::updates(subject.clone(), workload.clone());
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let started = Instant::now();
-    for n in 0..lookups + lookups / 10 {
-        let capability = &workload.capabilities[random_index(&mut rng, workload.capabilities.len())];
+    let lookup = |rng: &mut u64| {
+        let capability = &workload.capabilities[random_index(rng, workload.capabilities.len())];
         let t = Instant::now();
         subject.best(capability);
-        let ns = t.elapsed().as_nanos() as u64;
-        // The first tenth warms up.
-        if n >= lookups / 10 {
-            histogram.record(ns.max(1)).expect("in bounds");
+        t.elapsed().as_nanos() as u64
+    };
+    let started = Instant::now();
+    // Warm-up: a tenth of the lookups, or one second for a slow peer.
+    for _ in 0..lookups / 10 {
+        if started.elapsed() > Duration::from_secs(1) {
+            break;
         }
+        lookup(&mut rng);
+    }
+    let measured = Instant::now();
+    for n in 0..lookups {
+        if n % 256 == 0 && measured.elapsed() > RUN_LIMIT {
+            break;
+        }
+        histogram.record(lookup(&mut rng).max(1)).expect("in bounds");
     }
     let seconds = started.elapsed().as_secs_f64();
     let updates = updater.finish();
@@ -268,13 +301,19 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn scenario(args: &[String]) {
     let options = scenario_options(args);
     println!("find-by-capability latency with {AGENTS} agents while another thread updates loads");
-    println!("(median of {} runs; {} timed lookups per run after a tenth more as warm-up)\n", options.runs, options.lookups);
-    println!("{:<8} {:<7} {:>9} {:>9} {:>10} {:>10} {:>14}", "layout", "peer", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "updates/s");
+    println!(
+        "(median of {} runs; {} timed lookups per run after a tenth more as warm-up)\n",
+        options.runs, options.lookups
+    );
+    println!(
+        "{:<8} {:<7} {:>9} {:>9} {:>10} {:>10} {:>14} {:>9}",
+        "layout", "peer", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "updates/s", "lookups"
+    );
     for layout in LAYOUTS {
         let workload = Arc::new(Workload::new(layout));
         let mut p99 = BTreeMap::new();
         for peer in PEERS {
-            let mut rows: Vec<[f64; 5]> = Vec::new();
+            let mut rows: Vec<[f64; 6]> = Vec::new();
             for _ in 0..options.runs {
                 let subject = workload.build(peer);
                 let (h, rate) = scenario_run(subject, workload.clone(), options.lookups);
@@ -284,16 +323,18 @@ fn scenario(args: &[String]) {
                     h.value_at_quantile(0.999) as f64,
                     h.max() as f64,
                     rate,
+                    h.len() as f64,
                 ]);
             }
             let col = |i: usize| median(rows.iter().map(|r| r[i]).collect());
             println!(
-                "{layout:<8} {peer:<7} {:>9.0} {:>9.0} {:>10.0} {:>10.0} {:>14.0}",
+                "{layout:<8} {peer:<7} {:>9.0} {:>9.0} {:>10.0} {:>10.0} {:>14.0} {:>9.0}",
                 col(0),
                 col(1),
                 col(2),
                 col(3),
-                col(4)
+                col(4),
+                col(5)
             );
             let runs: Vec<_> = rows.iter().map(|r| format!("{:.0}", r[1])).collect();
             println!("{:<17}p99 per run: {}", "", runs.join(", "));

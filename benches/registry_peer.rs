@@ -1,7 +1,8 @@
 //! The peer for the registry benchmarks: the registry most people would write first, a
 //! `std::sync::RwLock` around a `HashMap` of entries plus a map from capability to ids, doing
-//! the same work as `AgentRegistry` (least-loaded `Available` first, then `Busy`; updates that
-//! move an agent between the two).
+//! the same work as `AgentRegistry`: entries that carry their type and capabilities, lookups
+//! that answer the least-loaded `Available` agent first, then `Busy` ones, as an owned entry
+//! (shared pointers, like `AgentEntry`), and load updates that move an agent between the two.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -13,6 +14,8 @@ enum Status {
 }
 
 struct Entry {
+    agent_type: Arc<str>,
+    capabilities: Arc<[Arc<str>]>,
     status: Status,
     load: u32,
     max: u32,
@@ -24,8 +27,9 @@ struct Tables {
     by_capability: HashMap<Arc<str>, Vec<Arc<str>>>,
 }
 
-/// What a lookup answers: the id, load and max concurrency (owned, as `AgentEntry` is).
-pub(crate) type Found = (Arc<str>, u32, u32);
+/// What a lookup answers: id, type, capabilities, load and max concurrency (owned, as
+/// `AgentEntry` is).
+pub(crate) type Found = (Arc<str>, Arc<str>, Arc<[Arc<str>]>, u32, u32);
 
 #[derive(Default)]
 pub(crate) struct RwLockRegistry {
@@ -33,13 +37,15 @@ pub(crate) struct RwLockRegistry {
 }
 
 impl RwLockRegistry {
-    pub(crate) fn register(&self, id: &str, capabilities: &[Arc<str>], max: u32) {
+    pub(crate) fn register(&self, id: &str, agent_type: &str, capabilities: &[&str], max: u32) {
         let mut tables = self.tables.write().expect("not poisoned");
         let id: Arc<str> = Arc::from(id);
-        for capability in capabilities {
+        let capabilities: Arc<[Arc<str>]> = capabilities.iter().map(|c| Arc::from(*c)).collect();
+        for capability in capabilities.iter() {
             tables.by_capability.entry(capability.clone()).or_default().push(id.clone());
         }
-        tables.agents.insert(id, Entry { status: Status::Available, load: 0, max });
+        let entry = Entry { agent_type: Arc::from(agent_type), capabilities, status: Status::Available, load: 0, max };
+        tables.agents.insert(id, entry);
     }
 
     /// The least-loaded agent that takes work: a scan of the capability's agents.
@@ -62,7 +68,7 @@ impl RwLockRegistry {
                 best = Some((id, entry));
             }
         }
-        best.map(|(id, e)| (id.clone(), e.load, e.max))
+        best.map(|(id, e)| (id.clone(), e.agent_type.clone(), e.capabilities.clone(), e.load, e.max))
     }
 
     pub(crate) fn set_load(&self, id: &str, load: u32) {

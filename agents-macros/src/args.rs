@@ -93,10 +93,7 @@ fn names(key: &str, value: ParseStream<'_>) -> syn::Result<Vec<LitStr>> {
             return Err(syn::Error::new_spanned(name, "a capability name cannot be empty"));
         }
         if names.iter().any(|n| n.value() == name.value()) {
-            return Err(syn::Error::new_spanned(
-                &name,
-                format_args!("`{}` is listed twice in `{key}`", name.value()),
-            ));
+            return Err(syn::Error::new_spanned(&name, format_args!("`{}` is listed twice in `{key}`", name.value())));
         }
         names.push(name);
     }

@@ -5,13 +5,13 @@
 // Test code: a panic on an unexpected `Err` is the failure report.
 #![allow(clippy::unwrap_used)]
 
-mod support;
 #[path = "registry/concurrency.rs"]
 mod concurrency;
 #[path = "registry/events.rs"]
 mod events;
 #[path = "registry/supervised.rs"]
 mod supervised;
+mod support;
 
 use std::time::Duration;
 
@@ -49,9 +49,7 @@ fn a_registered_agent_is_found_by_id_type_and_each_of_its_capabilities() {
 #[test]
 fn tags_tools_and_intents_are_separate_namespaces() {
     let registry = AgentRegistry::new();
-    registry
-        .register(Registration::new("searcher", "S").capabilities(Capabilities::new().tool("search")))
-        .unwrap();
+    registry.register(Registration::new("searcher", "S").capabilities(Capabilities::new().tool("search"))).unwrap();
     assert!(registry.best("search").is_none(), "a tag lookup must not find a tool");
     assert!(registry.best(Capability::intent("search")).is_none());
     assert!(registry.best(Capability::tool("search")).is_some());
@@ -238,7 +236,11 @@ fn best_and_find_match_a_brute_force_sort_through_random_updates_growth_and_remo
         });
         let found = registry.find("summarize");
         let key = |e: &ractor_agents::registry::AgentEntry| (e.status, e.load * 840 / e.max_concurrency);
-        assert_eq!(found.iter().map(key).collect::<Vec<_>>(), expected.iter().map(key).collect::<Vec<_>>(), "step {step}");
+        assert_eq!(
+            found.iter().map(key).collect::<Vec<_>>(),
+            expected.iter().map(key).collect::<Vec<_>>(),
+            "step {step}"
+        );
         let best = registry.best("summarize");
         assert_eq!(best.as_ref().map(key), expected.first().map(key), "step {step}");
     }

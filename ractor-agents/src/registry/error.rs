@@ -6,13 +6,17 @@ use super::{AgentId, MAX_CONCURRENCY};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
     /// No agent has that id (it was never registered, or was unregistered).
-    #[error("no agent `{id}` is registered; register it first, or check the id (supervised agents use their path, e.g. `root/pool/worker-3`)")]
+    #[error(
+        "no agent `{id}` is registered; register it first, or check the id (supervised agents use their path, e.g. `root/pool/worker-3`)"
+    )]
     UnknownAgent {
         /// The id asked for.
         id: AgentId,
     },
     /// Another agent is registered under that id.
-    #[error("an agent `{id}` is already registered; ids are unique per registry: unregister it first or pick another id")]
+    #[error(
+        "an agent `{id}` is already registered; ids are unique per registry: unregister it first or pick another id"
+    )]
     DuplicateAgent {
         /// The id.
         id: AgentId,
@@ -34,7 +38,9 @@ pub enum RegistryError {
         load: u64,
     },
     /// A heartbeat timeout needs the registry's timer, which runs on Tokio.
-    #[error("agent `{id}` has a heartbeat timeout, and the registry's heartbeat timer needs a Tokio runtime: register it from inside one")]
+    #[error(
+        "agent `{id}` has a heartbeat timeout, and the registry's heartbeat timer needs a Tokio runtime: register it from inside one"
+    )]
     NoRuntime {
         /// The agent.
         id: AgentId,

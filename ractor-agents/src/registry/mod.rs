@@ -133,12 +133,12 @@ mod state;
 mod supervised;
 mod updates;
 
+pub use agent_registry::{AgentRegistry, DEFAULT_EVENT_CAPACITY, RegistryBuilder};
 pub use capability::{Capabilities, Capability, CapabilityKind};
 pub use entry::{AgentEntry, AgentId, AgentStatus, Registration};
 pub use error::RegistryError;
 pub use event::{RegistryEvent, RegistryWatch, StatusReason, WatchError};
 pub use heartbeat::DEFAULT_HEARTBEAT_CHECK;
 pub use registered::RegisteredAgent;
-pub use agent_registry::{AgentRegistry, DEFAULT_EVENT_CAPACITY, RegistryBuilder};
 pub use state::MAX_CONCURRENCY;
 pub(crate) use supervised::{Lineage, Placement};

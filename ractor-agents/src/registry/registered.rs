@@ -89,7 +89,9 @@ impl RegisteredAgent {
 
     /// Unregisters the agent; answers its last entry.
     pub fn unregister(&self) -> Result<AgentEntry, RegistryError> {
-        self.shared()?.unregister(&self.record).ok_or_else(|| RegistryError::UnknownAgent { id: self.record.id.clone() })
+        self.shared()?
+            .unregister(&self.record)
+            .ok_or_else(|| RegistryError::UnknownAgent { id: self.record.id.clone() })
     }
 
     /// The place in a tree of a supervisor started by this agent: below its id, in its registry.

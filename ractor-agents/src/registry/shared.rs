@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::event::Watchers;
 use super::index::CapabilityIndex;
-use super::state::{NO_SLOT, Record, State};
+use super::state::{Membership, Record, State};
 use super::{
     AgentEntry, AgentId, AgentStatus, MAX_CONCURRENCY, Registration, RegistryError, RegistryEvent, StatusReason,
 };
@@ -55,9 +55,9 @@ fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
 
 impl Shared {
     pub(crate) fn new(name: Arc<str>, event_capacity: usize, heartbeat_check: Duration) -> Self {
-        let gauges = AgentStatus::ALL.map(|status| {
-            metrics::gauge!(names::REGISTRY_AGENTS, "registry" => name.clone(), "status" => status.as_str())
-        });
+        let gauges = AgentStatus::ALL.map(
+            |status| metrics::gauge!(names::REGISTRY_AGENTS, "registry" => name.clone(), "status" => status.as_str()),
+        );
         Self {
             agents: DashMap::new(),
             indexes: [DashMap::new(), DashMap::new(), DashMap::new()],
@@ -125,10 +125,16 @@ impl Shared {
         let now = self.now_ns(Instant::now());
         let record = Arc::new(Record::new(id.clone(), agent_type, capabilities, state, heartbeat_timeout, now));
         // Indexed before it is findable by id: nothing can update it until it is in every index.
-        for (i, (kind, name)) in record.capabilities.keys().enumerate() {
-            let mut index = self.indexes[kind.index()].entry(name.clone()).or_insert_with(CapabilityIndex::new);
-            record.slots[i].store(index.insert(record.clone()), Ordering::Release);
-        }
+        let memberships = record
+            .capabilities
+            .keys()
+            .map(|(kind, name)| {
+                let mut index = self.indexes[kind.index()].entry(name.clone()).or_insert_with(CapabilityIndex::new);
+                let slot = index.insert(record.clone());
+                Membership { kind, name: index.key().clone(), slot }
+            })
+            .collect();
+        let _ = record.memberships.set(memberships);
         self.by_type.entry(record.agent_type.clone()).or_default().insert(id.clone());
         if heartbeat_timeout.is_some() {
             self.tracked.fetch_add(1, Ordering::Relaxed);
@@ -147,18 +153,14 @@ impl Shared {
         self.agents.remove_if(&record.id, |_, r| Arc::ptr_eq(r, record))?;
         let state = record.state();
         let last = record.remove()?;
-        for (i, (kind, name)) in record.capabilities.keys().enumerate() {
-            let slot = record.slots[i].load(Ordering::Acquire);
-            let map = &self.indexes[kind.index()];
-            let empty = match map.get_mut(&**name) {
-                Some(mut index) if slot != NO_SLOT => {
-                    index.remove(slot, record);
-                    index.is_empty()
-                }
-                _ => false,
-            };
+        for membership in record.memberships() {
+            let map = &self.indexes[membership.kind.index()];
+            let empty = map.get_mut(&*membership.name).is_some_and(|mut index| {
+                index.remove(membership.slot, record);
+                index.is_empty()
+            });
             if empty {
-                map.remove_if(&**name, |_, index| index.is_empty());
+                map.remove_if(&*membership.name, |_, index| index.is_empty());
             }
         }
         let empty = self.by_type.get_mut(&record.agent_type).is_some_and(|mut ids| {
@@ -218,13 +220,9 @@ impl Shared {
 
     /// Recomputes `record`'s leaf in each of its capability indexes.
     fn reindex(&self, record: &Record) {
-        for (i, (kind, name)) in record.capabilities.keys().enumerate() {
-            let slot = record.slots[i].load(Ordering::Acquire);
-            if slot == NO_SLOT {
-                continue;
-            }
-            if let Some(index) = self.indexes[kind.index()].get(&**name) {
-                index.refresh(slot);
+        for membership in record.memberships() {
+            if let Some(index) = self.indexes[membership.kind.index()].get(&*membership.name) {
+                index.refresh(membership.slot);
             }
         }
     }
@@ -236,7 +234,11 @@ impl Shared {
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| RegistryError::NoRuntime { id: id.clone() })?;
         if !self.sweeper_started.swap(true, Ordering::AcqRel) {
-            runtime.spawn(super::heartbeat::run_timer(Arc::downgrade(self), self.shutdown.clone(), self.heartbeat_check));
+            runtime.spawn(super::heartbeat::run_timer(
+                Arc::downgrade(self),
+                self.shutdown.clone(),
+                self.heartbeat_check,
+            ));
         }
         Ok(())
     }

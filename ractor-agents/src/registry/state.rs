@@ -12,13 +12,13 @@
 //!  3 bits  1    12 bits     24 bits       24 bits
 //! ```
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{AgentEntry, AgentId, AgentStatus, Capabilities};
+use super::{AgentEntry, AgentId, AgentStatus, Capabilities, CapabilityKind};
 
 /// The largest load and max concurrency a registry records (2^24 - 1).
 pub const MAX_CONCURRENCY: u32 = (1 << 24) - 1;
@@ -129,8 +129,14 @@ impl State {
     }
 }
 
-/// "Not in this index" for a record's slot.
-pub(crate) const NO_SLOT: u32 = u32::MAX;
+/// One capability index a record is in, and its slot there. The name is the index map's own
+/// key (interned at registration), so an update hashes bytes every agent of the capability
+/// shares, which stay in cache, instead of its own copy.
+pub(crate) struct Membership {
+    pub(crate) kind: CapabilityKind,
+    pub(crate) name: Arc<str>,
+    pub(crate) slot: u32,
+}
 
 /// One registered agent. Shared by the id map, the capability indexes and the agent's
 /// [`RegisteredAgent`](super::RegisteredAgent) handles; everything mutable is atomic.
@@ -142,8 +148,9 @@ pub(crate) struct Record {
     /// Nanoseconds since the registry's epoch (tokio's clock) of the last heartbeat.
     last_heartbeat_ns: AtomicU64,
     pub(crate) heartbeat_timeout: Option<Duration>,
-    /// This record's slot in the index of each capability, in `Capabilities::keys` order.
-    pub(crate) slots: Box<[AtomicU32]>,
+    /// The indexes this record is in: set once, before the record can be found by id (so
+    /// before anything can update it).
+    pub(crate) memberships: OnceLock<Box<[Membership]>>,
 }
 
 impl Record {
@@ -155,7 +162,6 @@ impl Record {
         heartbeat_timeout: Option<Duration>,
         now_ns: u64,
     ) -> Self {
-        let slots = (0..capabilities.len()).map(|_| AtomicU32::new(NO_SLOT)).collect();
         Self {
             id,
             agent_type,
@@ -163,8 +169,12 @@ impl Record {
             state: AtomicU64::new(state.0),
             last_heartbeat_ns: AtomicU64::new(now_ns),
             heartbeat_timeout,
-            slots,
+            memberships: OnceLock::new(),
         }
+    }
+
+    pub(crate) fn memberships(&self) -> &[Membership] {
+        self.memberships.get().map_or(&[], |m| m)
     }
 
     pub(crate) fn state(&self) -> State {

@@ -18,7 +18,9 @@ fn lookups_on_one_thread_never_see_a_torn_entry_while_another_thread_updates() {
     let registry = AgentRegistry::new();
     let caps = Capabilities::new().tag("work");
     for n in 0..64 {
-        registry.register(Registration::new(format!("w{n}"), "W").capabilities(caps.clone()).max_concurrency(4)).unwrap();
+        registry
+            .register(Registration::new(format!("w{n}"), "W").capabilities(caps.clone()).max_concurrency(4))
+            .unwrap();
     }
     let done = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -30,7 +32,7 @@ fn lookups_on_one_thread_never_see_a_torn_entry_while_another_thread_updates() {
                 // Every combination: below, at and over the max, with the max itself moving.
                 registry.set_load(&id, (i / 64) % 7).unwrap();
                 registry.set_max_concurrency(&id, 1 + (i / 7) % 5).unwrap();
-                if i % 97 == 0 {
+                if i.is_multiple_of(97) {
                     registry.set_status(&id, AgentStatus::Draining).unwrap();
                     registry.set_status(&id, AgentStatus::Available).unwrap();
                 }
@@ -50,7 +52,8 @@ fn lookups_on_one_thread_never_see_a_torn_entry_while_another_thread_updates() {
         }
         assert!(best.is_none_or(|e| e.status.takes_work()));
         // The list a lookup answers is ordered by the entries it holds.
-        let keys: Vec<_> = top.iter().map(|e| (e.status, u64::from(e.load) * 60 / u64::from(e.max_concurrency))).collect();
+        let keys: Vec<_> =
+            top.iter().map(|e| (e.status, u64::from(e.load) * 60 / u64::from(e.max_concurrency))).collect();
         assert!(keys.windows(2).all(|w| w[0] <= w[1]), "out of order: {keys:?}");
     }
     done.store(true, Ordering::Relaxed);
@@ -92,8 +95,10 @@ fn lookups_during_registration_churn_only_return_agents_that_take_work() {
             let mut n = 0u64;
             while !done.load(Ordering::Relaxed) {
                 let id = format!("c{}", n % 500);
-                let status = if n % 3 == 0 { AgentStatus::Failed } else { AgentStatus::Available };
-                registry.register(Registration::new(id.as_str(), "W").capabilities(caps.clone()).status(status)).unwrap();
+                let status = if n.is_multiple_of(3) { AgentStatus::Failed } else { AgentStatus::Available };
+                registry
+                    .register(Registration::new(id.as_str(), "W").capabilities(caps.clone()).status(status))
+                    .unwrap();
                 if n >= 100 {
                     registry.unregister(&format!("c{}", (n - 100) % 500)).unwrap();
                 }

@@ -5,9 +5,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use ractor_agents::registry::{
-    AgentRegistry, AgentStatus, RegistryEvent, RegistryWatch, StatusReason, WatchError,
-};
+use ractor_agents::registry::{AgentRegistry, AgentStatus, RegistryEvent, RegistryWatch, StatusReason, WatchError};
 use ractor_agents::telemetry::metrics::names;
 use tokio::time::Instant;
 
@@ -37,9 +35,18 @@ async fn a_watcher_sees_registration_status_changes_and_unregistration_in_order(
         next(&mut watch).await,
         RegistryEvent::Registered { id: "s".into(), agent_type: "Summarizer".into(), status: AgentStatus::Available }
     );
-    assert_eq!(next(&mut watch).await, status_changed("s", AgentStatus::Available, AgentStatus::Busy, StatusReason::AtCapacity));
-    assert_eq!(next(&mut watch).await, status_changed("s", AgentStatus::Busy, AgentStatus::Draining, StatusReason::Requested));
-    assert_eq!(next(&mut watch).await, RegistryEvent::Unregistered { id: "s".into(), last_status: AgentStatus::Draining });
+    assert_eq!(
+        next(&mut watch).await,
+        status_changed("s", AgentStatus::Available, AgentStatus::Busy, StatusReason::AtCapacity)
+    );
+    assert_eq!(
+        next(&mut watch).await,
+        status_changed("s", AgentStatus::Busy, AgentStatus::Draining, StatusReason::Requested)
+    );
+    assert_eq!(
+        next(&mut watch).await,
+        RegistryEvent::Unregistered { id: "s".into(), last_status: AgentStatus::Draining }
+    );
     assert_eq!(watch.try_recv(), Ok(None), "no load event for a plain watcher, nothing else");
 }
 
@@ -57,7 +64,10 @@ async fn load_changes_reach_only_the_watchers_that_asked_for_them() {
         status_changed("s", AgentStatus::Available, AgentStatus::Busy, StatusReason::AtCapacity)
     );
     assert_eq!(next(&mut with_load).await, RegistryEvent::LoadChanged { id: "s".into(), load: 1, max_concurrency: 1 });
-    assert_eq!(next(&mut plain).await, status_changed("s", AgentStatus::Available, AgentStatus::Busy, StatusReason::AtCapacity));
+    assert_eq!(
+        next(&mut plain).await,
+        status_changed("s", AgentStatus::Available, AgentStatus::Busy, StatusReason::AtCapacity)
+    );
     assert_eq!(plain.try_recv(), Ok(None));
 }
 
@@ -174,7 +184,9 @@ fn recorder() -> &'static Snapshotter {
 /// counters and gauges alike, and the registry only ever adds to or subtracts from its gauges,
 /// so running totals of the snapshots are the current values of both.
 fn metrics_of(registry: &str) -> HashMap<(String, String), f64> {
-    static TOTALS: OnceLock<Mutex<HashMap<(String, String, String), f64>>> = OnceLock::new();
+    /// (registry, metric name, status or agent type) → running total.
+    type Totals = HashMap<(String, String, String), f64>;
+    static TOTALS: OnceLock<Mutex<Totals>> = OnceLock::new();
     let mut totals = TOTALS.get_or_init(Default::default).lock().unwrap();
     for (key, _, _, value) in recorder().snapshot().into_vec() {
         let key = key.key();

@@ -56,7 +56,7 @@ async fn history(
     let mut seen = Vec::new();
     loop {
         let event = next(watch).await;
-        if event.id() != &id {
+        if event.id() != id {
             continue;
         }
         match &event {
@@ -272,7 +272,7 @@ async fn stopping_a_supervisor_leaves_none_of_its_agents_available_then_unregist
         events.push(event);
     }
     for id in ["stop/a", "stop/b", "stop/pool/c"] {
-        let mine: Vec<_> = events.iter().filter(|e| e.id() == &id).collect();
+        let mine: Vec<_> = events.iter().filter(|e| e.id() == id).collect();
         assert!(matches!(mine.last(), Some(RegistryEvent::Unregistered { .. })), "{id}: {mine:?}");
         assert!(
             !mine.iter().any(|e| matches!(e, RegistryEvent::StatusChanged { to, .. } if to.takes_work())),
@@ -283,7 +283,7 @@ async fn stopping_a_supervisor_leaves_none_of_its_agents_available_then_unregist
             "{id} never went unavailable before leaving: {mine:?}"
         );
     }
-    let graceful = events.iter().filter(|e| e.id() == &"stop/a");
+    let graceful = events.iter().filter(|e| e.id() == "stop/a");
     assert!(graceful.clone().any(|e| matches!(e, RegistryEvent::StatusChanged { to: AgentStatus::Draining, .. })));
 }
 
@@ -302,7 +302,10 @@ async fn a_second_tree_with_the_same_paths_fails_to_start_and_leaves_the_first_r
         .start()
         .await
         .unwrap_err();
-    assert!(matches!(&err, StartError::ChildStartFailed { child, reason } if &**child == "a" && reason.contains("already registered")), "{err}");
+    assert!(
+        matches!(&err, StartError::ChildStartFailed { child, reason } if &**child == "a" && reason.contains("already registered")),
+        "{err}"
+    );
     assert_eq!(status(&registry, "twin/a"), Some(AgentStatus::Available));
     first.stop().await;
     assert!(registry.is_empty());
