@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p ractor-agents-benches --bench registry            # criterion: lookups, updates
-//! cargo bench -p ractor-agents-benches --bench registry -- --scenario [--runs 3] [--lookups 200000]
+//! cargo bench -p ractor-agents-benches --bench registry -- --scenario [--runs 3] [--lookups 1000000]
 //! ```
 //!
 //! * criterion `lookup/<layout>/<peer>`: `best(capability)` on this thread while another thread
@@ -244,7 +244,7 @@ struct ScenarioOptions {
 }
 
 fn scenario_options(args: &[String]) -> ScenarioOptions {
-    let mut options = ScenarioOptions { runs: 3, lookups: 200_000 };
+    let mut options = ScenarioOptions { runs: 3, lookups: 1_000_000 };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value =
