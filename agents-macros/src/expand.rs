@@ -113,6 +113,7 @@ fn agent_impl(def: &AgentDef) -> TokenStream {
             }
         }
     });
+    let capabilities = capabilities_fn(def);
     let on_stop = def.on_stop.as_ref().map(|hook| {
         let call = hook_call(hook, &ctx);
         quote! {
@@ -146,8 +147,30 @@ fn agent_impl(def: &AgentDef) -> TokenStream {
 
             #on_start
             #on_stop
+            #capabilities
         }
     }
+}
+
+/// `fn capabilities()` from `#[agent(capabilities = [..], tools = [..], intents = [..])]`;
+/// nothing (the trait's default, no capabilities) when none is declared.
+fn capabilities_fn(def: &AgentDef) -> Option<TokenStream> {
+    if def.declared.is_empty() {
+        return None;
+    }
+    let support = support();
+    let lists = [("tags", &def.declared.tags), ("tools", &def.declared.tools), ("intents", &def.declared.intents)];
+    // An empty list is left out: `tags([])` could not infer the element type.
+    let calls = lists.into_iter().filter_map(|(method, names)| {
+        let names = names.as_ref().filter(|names| !names.is_empty())?;
+        let method = Ident::new(method, Span::call_site());
+        Some(quote!(.#method([#(#names),*])))
+    });
+    Some(quote! {
+        fn capabilities() -> #support::Capabilities {
+            #support::Capabilities::new() #(#calls)*
+        }
+    })
 }
 
 fn hook_call(hook: &Hook, ctx: &Ident) -> TokenStream {

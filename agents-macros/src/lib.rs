@@ -223,15 +223,42 @@ use quote::ToTokens;
 /// needs it at least as visible as the agent type, whatever that is. In a private module it
 /// is no more reachable than the module; put a library's private agents in one.
 ///
+/// # Capabilities
+///
+/// `#[agent(capabilities = ["summarize"], tools = ["web_search"], intents = ["translate"])]`
+/// declares what the agent can do (free-form tags, tools, intents; any of the three, each a
+/// list of distinct string literals). It writes `Agent::capabilities`, which an agent started
+/// under a supervisor with a registry registers with, so it is found by
+/// `registry.best("summarize")`. Without it the agent declares nothing and still registers,
+/// with its type.
+///
+/// ```
+/// use ractor_agents::prelude::*;
+/// #[derive(Default)]
+/// struct Summarizer;
+///
+/// #[agent(capabilities = ["summarize"], tools = ["web_search"], intents = ["translate"])]
+/// impl Summarizer {
+///     async fn summarize(&mut self, text: String) -> String { text }
+/// }
+///
+/// let caps = <Summarizer as Agent>::capabilities();
+/// assert!(caps.has("summarize"));
+/// assert!(caps.has(Capability::tool("web_search")));
+/// assert!(caps.has(Capability::intent("translate")));
+/// ```
+///
 /// # Compile errors
 ///
 /// Misuse is reported at the offending tokens, all problems of a block at once: a handler that
 /// is not `async`, takes `self` by value or no `self` at all, is generic (as is the impl), has a
 /// parameter that is not a plain name or is a borrowed reference, takes the context anywhere
 /// but first, or maps to the same variant as another handler (`do_it` and `doIt`); `#[agent]`
-/// on anything but an inherent impl; unknown `#[handler(..)]` options; hooks with the wrong
-/// signature. A handler with a bad signature is left out of the generated code but the others
-/// are still generated, so no error cascades from the agent missing its `Agent` impl.
+/// on anything but an inherent impl; unknown `#[agent(..)]` or `#[handler(..)]` options; a
+/// capability list that is not a bracketed list of distinct, non-empty string literals, or is
+/// given twice; hooks with the wrong signature. A handler with a bad signature is left out of
+/// the generated code but the others are still generated, so no error cascades from the agent
+/// missing its `Agent` impl.
 #[proc_macro_attribute]
 pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);

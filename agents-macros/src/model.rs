@@ -17,6 +17,8 @@ pub(crate) struct AgentDef {
     pub(crate) handlers: Vec<Handler>,
     pub(crate) on_start: Option<Hook>,
     pub(crate) on_stop: Option<Hook>,
+    /// `capabilities`, `tools` and `intents` from `#[agent(..)]`.
+    pub(crate) declared: crate::args::Declared,
 }
 
 /// One handler method, which becomes a message variant and a handle method.

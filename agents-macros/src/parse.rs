@@ -66,7 +66,7 @@ pub(crate) fn parse_agent(args: AgentArgs, item: Item) -> Parsed {
         // than its impl is a hard error (E0446), so a `pub` default would reject every private
         // agent type. (The message enum is always `pub`; see `expand::message_enum`.)
         let ref_vis = args.vis.unwrap_or(Visibility::Inherited);
-        AgentDef { item, self_ty, name, ref_vis, handlers, on_start, on_stop }
+        AgentDef { item, self_ty, name, ref_vis, handlers, on_start, on_stop, declared: args.declared }
     });
     Parsed { def, errors: errors.finish() }
 }

@@ -71,6 +71,7 @@
 //! ```
 
 pub use crate::agent::{Agent, AgentFailure, AgentRef, Call, Ctx, Reply, TypedRef};
+pub use crate::registry::Capabilities;
 
 /// Views a handler's error as `Display`. The macro names the error type in the turbofish so
 /// that a missing `Display` impl is reported at the handler's return type.

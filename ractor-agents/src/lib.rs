@@ -7,6 +7,8 @@
 //! * [`agent`](mod@agent): define agents, send them messages (`tell`, `try_tell`, `ask` with a deadline).
 //! * [`supervisor`]: supervision trees and dynamic supervisors.
 //! * [`pool`]: supervised worker pools that run tasks (routing, bounded intake, autoscaling).
+//! * [`registry`]: which agents exist, what they can do and how loaded they are; lookups by
+//!   capability, least-loaded first.
 //! * [`telemetry`]: the metric catalogue.
 //!
 //! ```
@@ -42,6 +44,7 @@ pub mod agent;
 pub mod dispatch;
 mod journal;
 pub mod pool;
+pub mod registry;
 pub mod supervisor;
 pub mod tasks;
 pub mod telemetry;
@@ -54,6 +57,10 @@ pub mod prelude {
     pub use crate::agent::TypedRef;
     pub use crate::agent::{Agent, AgentFailure, AgentOptions, AgentRef, AskError, Ctx, Reply, SpawnError, TellError};
     pub use crate::pool::{Job, JobOutcome, Overflow, PoolRef, PoolSpec, Routing, SubmitError, TaskHandler, TaskInput};
+    pub use crate::registry::{
+        AgentEntry, AgentId, AgentRegistry, AgentStatus, Capabilities, Capability, RegisteredAgent, Registration,
+        RegistryError, RegistryEvent,
+    };
     pub use crate::supervisor::{
         Backoff, ChildSpec, DynamicSupervisor, Restart, Shutdown, StartError, Strategy, Supervisor, SupervisorRef,
     };

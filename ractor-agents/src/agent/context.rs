@@ -35,6 +35,12 @@ impl<A: Agent> Ctx<A> {
         self.incarnation
     }
 
+    /// This agent's entry in its supervisor's registry, if the supervisor has one: report
+    /// load or heartbeats through it (`ctx.registration().map(|r| r.adjust_load(1))`).
+    pub fn registration(&self) -> Option<crate::registry::RegisteredAgent> {
+        self.myself.mailbox.registration()
+    }
+
     /// The trace context of the message being handled (`None` outside a handler).
     pub fn trace(&self) -> Option<TraceContext> {
         current_trace()
@@ -59,7 +65,9 @@ impl<A: Agent> Ctx<A> {
     /// reverse start order, after `on_stop`) when this incarnation stops; if it fails (its
     /// restart intensity is exceeded) this agent fails too and its own supervisor decides.
     pub async fn start_supervisor(&self, supervisor: Supervisor) -> Result<SupervisorRef, StartError> {
-        let child = supervisor.start_linked(self.cell.clone()).await?;
+        // A registered agent's subtree continues its path and registry ("root/a/sub/...").
+        let lineage = self.registration().and_then(|registered| registered.lineage());
+        let child = supervisor.start_linked(self.cell.clone(), lineage).await?;
         self.children.lock().unwrap_or_else(|p| p.into_inner()).push(child.clone());
         Ok(child)
     }

@@ -6,8 +6,11 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::time::Instant;
@@ -16,6 +19,7 @@ use tracing::Instrument;
 use super::envelope::{CURRENT, Envelope, TraceScope};
 use super::mailbox::{Mailbox, Wake};
 use super::{Agent, AgentFailure, AgentRef, Ctx};
+use crate::registry::{Placement, RegisteredAgent};
 
 /// Messages handled per `Wake` before yielding back to ractor's loop.
 pub(crate) const DRAIN_BUDGET: usize = 256;
@@ -33,21 +37,31 @@ pub(crate) type AgentFactory<A> = Box<dyn FnOnce() -> A + Send>;
 pub(crate) struct ExecutorArgs<A: Agent> {
     pub(crate) mailbox: Arc<Mailbox<A::Msg>>,
     pub(crate) make: AgentFactory<A>,
+    /// Where to register, for an agent whose supervisor has a registry.
+    pub(crate) placement: Option<Placement>,
 }
 
 pub(crate) struct Incarnation<A: Agent> {
     agent: A,
     ctx: Ctx<A>,
     batch: VecDeque<Envelope<A::Msg>>,
+    /// The agent's registry entry, which this incarnation keeps in step with its life.
+    registered: Option<RegisteredAgent>,
 }
 
 impl<A: Agent> Drop for Incarnation<A> {
     /// An agent started without a supervisor closes when its incarnation ends, however it
-    /// ends (stop, panic or kill all drop the state), so nothing waits on it in vain.
+    /// ends (stop, panic or kill all drop the state), so nothing waits on it in vain. A kill is
+    /// the one ending nothing else reports to the registry: a graceful stop marked the entry
+    /// in `post_stop`, a crash in `handle`; those make this a no-op, and so does a successor
+    /// that is already up (the entry's status then belongs to it).
     fn drop(&mut self) {
         let mailbox = &self.ctx.myself().mailbox;
         if mailbox.is_standalone() {
             mailbox.close();
+        }
+        if let Some(registered) = &self.registered {
+            registered.killed(self.ctx.incarnation());
         }
     }
 }
@@ -63,13 +77,29 @@ impl<A: Agent> Actor for Executor<A> {
         args: ExecutorArgs<A>,
     ) -> Result<Incarnation<A>, ActorProcessingErr> {
         let incarnation = args.mailbox.next_incarnation();
+        let registered = match &args.placement {
+            Some(placement) => Some(placement.register::<A>(&args.mailbox, incarnation)?),
+            None => None,
+        };
         let ctx = Ctx::new(AgentRef::from_mailbox(args.mailbox), myself.get_cell(), incarnation);
         let mut agent = (args.make)();
-        agent.on_start(&ctx).await?;
+        let started = match &registered {
+            Some(registered) => CrashWatch::new(Box::pin(agent.on_start(&ctx)), registered, incarnation).await,
+            None => agent.on_start(&ctx).await,
+        };
+        if let Err(failure) = started {
+            if let Some(registered) = &registered {
+                registered.crashed(incarnation);
+            }
+            return Err(failure.into());
+        }
         // Publish now, not in post_start: `spawn` returns after pre_start, and a `stop` issued
         // right then must find this incarnation. The self-wake queues until the loop runs.
         ctx.myself().mailbox.attach(myself);
-        Ok(Incarnation { agent, ctx, batch: VecDeque::new() })
+        if let Some(registered) = &registered {
+            registered.came_up(incarnation);
+        }
+        Ok(Incarnation { agent, ctx, batch: VecDeque::new(), registered })
     }
 
     async fn handle(
@@ -78,18 +108,28 @@ impl<A: Agent> Actor for Executor<A> {
         _wake: Wake,
         state: &mut Incarnation<A>,
     ) -> Result<(), ActorProcessingErr> {
+        let Incarnation { agent, ctx, batch, registered } = state;
         // Boxed per Wake: ractor keeps each actor's loop future for the actor's whole life, and
         // inlining the drain (with the user's handler future inside) would make every idle
         // agent pay that size (~1.3 KB) instead of one short-lived allocation per batch.
-        Box::pin(CURRENT.scope(RefCell::new(None), drain(state, &myself)))
-            .await
-            .map_err(|failure| Box::new(failure) as ActorProcessingErr)
+        let batch = Box::pin(CURRENT.scope(RefCell::new(None), drain(agent, ctx, batch, &myself)));
+        let drained = match registered {
+            Some(registered) => CrashWatch::new(batch, registered, ctx.incarnation()).await,
+            None => batch.await,
+        };
+        if let (Err(_), Some(registered)) = (&drained, registered) {
+            registered.crashed(ctx.incarnation());
+        }
+        drained.map_err(|failure| Box::new(failure) as ActorProcessingErr)
     }
 
     async fn post_stop(&self, myself: ActorRef<Wake>, state: &mut Incarnation<A>) -> Result<(), ActorProcessingErr> {
         state.agent.on_stop(&state.ctx).await;
         state.ctx.stop_children().await;
         state.ctx.myself().mailbox.detach(&myself.get_id());
+        if let Some(registered) = &state.registered {
+            registered.stopped(state.ctx.incarnation());
+        }
         Ok(())
     }
 
@@ -157,8 +197,12 @@ impl<M: Send + 'static> Drop for BatchGuard<'_, M> {
 /// How long parked senders wait at most for slots freed by a slow handler.
 const SLOW_RELEASE: std::time::Duration = std::time::Duration::from_millis(1);
 
-async fn drain<A: Agent>(state: &mut Incarnation<A>, myself: &ActorRef<Wake>) -> Result<(), AgentFailure> {
-    let Incarnation { agent, ctx, batch } = state;
+async fn drain<A: Agent>(
+    agent: &mut A,
+    ctx: &Ctx<A>,
+    batch: &mut VecDeque<Envelope<A::Msg>>,
+    myself: &ActorRef<Wake>,
+) -> Result<(), AgentFailure> {
     let mailbox = ctx.myself().mailbox.clone();
     let mut budget = DRAIN_BUDGET;
     loop {
@@ -212,4 +256,39 @@ async fn handle_one<A: Agent>(agent: &mut A, ctx: &Ctx<A>, env: Envelope<A::Msg>
     );
     CURRENT.with(|current| *current.borrow_mut() = Some(scope));
     agent.handle(ctx, msg).instrument(span).await
+}
+
+/// Polls a boxed future and marks the agent `Failed` in its registry if a poll panics, from
+/// inside the unwinding poll, i.e. before ractor catches the panic and tells the supervisor,
+/// so a router never picks an agent whose incarnation is already dead.
+struct CrashWatch<'a, F: ?Sized> {
+    inner: Pin<Box<F>>,
+    registered: &'a RegisteredAgent,
+    incarnation: u64,
+}
+
+impl<'a, F: Future + ?Sized> CrashWatch<'a, F> {
+    fn new(inner: Pin<Box<F>>, registered: &'a RegisteredAgent, incarnation: u64) -> Self {
+        Self { inner, registered, incarnation }
+    }
+}
+
+impl<F: Future + ?Sized> Future for CrashWatch<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // A stack guard of this poll: dropped with `panicking()` true only while a panic from
+        // the inner poll unwinds through here.
+        struct OnUnwind<'a>(&'a RegisteredAgent, u64);
+        impl Drop for OnUnwind<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.crashed(self.1);
+                }
+            }
+        }
+        let this = &mut *self;
+        let _guard = OnUnwind(this.registered, this.incarnation);
+        this.inner.as_mut().poll(cx)
+    }
 }

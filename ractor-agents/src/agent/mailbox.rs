@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::envelope::Envelope;
+use crate::registry::RegisteredAgent;
 use crate::telemetry::metrics::AgentMetrics;
 
 /// The one message the executor actor receives: "there is work in your mailbox".
@@ -62,6 +63,9 @@ pub(crate) struct Mailbox<M> {
     standalone: AtomicBool,
     pub(crate) name: Arc<str>,
     pub(crate) metrics: AgentMetrics,
+    /// The agent's entry in its supervisor's registry, if it has one. Kept here because the
+    /// mailbox is the agent's identity across incarnations: a restart updates the same entry.
+    registration: Mutex<Option<RegisteredAgent>>,
     /// Test-only fault switch: drain with a plain store and no re-check (the lost-wakeup bug).
     #[cfg(test)]
     pub(crate) broken_wake_protocol: AtomicBool,
@@ -84,6 +88,7 @@ impl<M: Send + 'static> Mailbox<M> {
             standalone: AtomicBool::new(false),
             name,
             metrics: AgentMetrics::new(agent_type),
+            registration: Mutex::new(None),
             #[cfg(test)]
             broken_wake_protocol: AtomicBool::new(false),
         }
@@ -121,6 +126,11 @@ impl<M: Send + 'static> Mailbox<M> {
 
     pub(crate) fn next_incarnation(&self) -> u64 {
         self.incarnations.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The number of the latest incarnation started.
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.incarnations.load(Ordering::Relaxed)
     }
 
     /// Takes a free slot if there is one.
@@ -268,8 +278,21 @@ impl<M: Send + 'static> Mailbox<M> {
         self.lock().executor.clone()
     }
 
+    /// Asks the running incarnation to stop after the message in hand; its registry entry, if
+    /// any, turns `Draining` at once, so nothing new is routed to it while it finishes.
     pub(crate) fn request_stop(&self) {
         self.stop_requested.store(true, Ordering::Release);
+        if let Some(registered) = self.registration() {
+            registered.draining();
+        }
+    }
+
+    pub(crate) fn registration(&self) -> Option<RegisteredAgent> {
+        self.registration.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_registration(&self, registered: Option<RegisteredAgent>) -> Option<RegisteredAgent> {
+        std::mem::replace(&mut *self.registration.lock().unwrap_or_else(|p| p.into_inner()), registered)
     }
 
     pub(crate) fn stop_requested(&self) -> bool {

@@ -78,6 +78,7 @@ pub use error::{AgentFailure, AskError, SpawnError, TellError};
 pub use handle::{AgentRef, Call, DEFAULT_ASK_TIMEOUT, TypedRef};
 pub use reply::Reply;
 
+use crate::registry::{Capabilities, Placement};
 use executor::{AgentFactory, Executor, ExecutorArgs};
 use mailbox::{Mailbox, Wake};
 
@@ -106,6 +107,14 @@ pub trait Agent: Send + Sized + 'static {
     fn on_stop(&mut self, ctx: &Ctx<Self>) -> impl Future<Output = ()> + Send {
         let _ = ctx;
         async {}
+    }
+
+    /// What agents of this type can do, for the [registry](crate::registry): an agent started
+    /// under a supervisor that has a registry registers with these. `#[agent(capabilities =
+    /// [..], tools = [..], intents = [..])]` writes this; the default declares nothing (the
+    /// agent still registers, with its type).
+    fn capabilities() -> Capabilities {
+        Capabilities::new()
     }
 
     /// The name of a message, used in spans (`message` field). The macro names each variant.
@@ -142,7 +151,7 @@ pub async fn spawn_with<A: Agent>(
 ) -> Result<AgentRef<A>, SpawnError> {
     let mailbox = new_mailbox::<A>(name.into(), options.mailbox_capacity);
     mailbox.set_standalone();
-    start_incarnation(mailbox.clone(), Box::new(move || agent), None).await?;
+    start_incarnation(mailbox.clone(), Box::new(move || agent), None, None).await?;
     Ok(AgentRef::from_mailbox(mailbox))
 }
 
@@ -150,15 +159,17 @@ pub(crate) fn new_mailbox<A: Agent>(name: Arc<str>, capacity: usize) -> Arc<Mail
     Arc::new(Mailbox::new(name, capacity, crate::telemetry::metrics::short_type_name::<A>()))
 }
 
-/// Starts one incarnation attached to `mailbox`, linked to `supervisor` if given.
+/// Starts one incarnation attached to `mailbox`, linked to `supervisor` if given, registered
+/// at `placement` if given.
 pub(crate) async fn start_incarnation<A: Agent>(
     mailbox: Arc<Mailbox<A::Msg>>,
     make: AgentFactory<A>,
     supervisor: Option<ractor::ActorCell>,
+    placement: Option<Placement>,
 ) -> Result<ractor::ActorRef<Wake>, SpawnError> {
     mailbox.reopen();
     let name = mailbox.name.clone();
-    let args = ExecutorArgs { mailbox, make };
+    let args = ExecutorArgs { mailbox, make, placement };
     let spawned = match supervisor {
         Some(sup) => ractor::Actor::spawn_linked(None, Executor::<A>::new(), args, sup).await,
         None => ractor::Actor::spawn(None, Executor::<A>::new(), args).await,

@@ -7,6 +7,7 @@
 //!                                    └ post_stop: close intake → wait in-flight ≤ drain timeout → stop workers
 //! ```
 
+use crate::registry::Lineage;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,9 @@ pub(crate) struct PoolActor<H>(PhantomData<fn() -> H>);
 pub(crate) struct PoolArgs<H> {
     core: Arc<PoolCore>,
     factory: HandlerFactory<H>,
+    /// The enclosing supervisor's place in its tree (and registry), inherited by the workers'
+    /// supervisor so workers register under the tree's path.
+    lineage: Option<Lineage>,
 }
 
 pub(crate) struct PoolState<H> {
@@ -54,8 +58,9 @@ pub(crate) async fn spawn_pool<H: TaskHandler>(
     core: Arc<PoolCore>,
     factory: HandlerFactory<H>,
     parent: Option<ActorCell>,
+    lineage: Option<Lineage>,
 ) -> Result<ActorRef<PoolMsg>, String> {
-    let args = PoolArgs { core, factory };
+    let args = PoolArgs { core, factory, lineage };
     let actor = PoolActor::<H>(PhantomData);
     let spawned = match parent {
         Some(parent) => Actor::spawn_linked(None, actor, args, parent).await,
@@ -74,7 +79,7 @@ impl<H: TaskHandler> Actor for PoolActor<H> {
         myself: ActorRef<PoolMsg>,
         args: PoolArgs<H>,
     ) -> Result<PoolState<H>, ActorProcessingErr> {
-        let PoolArgs { core, factory } = args;
+        let PoolArgs { core, factory, lineage } = args;
         let generation = core.generation.fetch_add(1, Ordering::SeqCst) + 1;
         core.retire_stopped();
         let (max_restarts, period) = core.config.intensity;
@@ -82,7 +87,7 @@ impl<H: TaskHandler> Actor for PoolActor<H> {
             .intensity(max_restarts, period)
             .backoff(core.config.backoff)
             .into_supervisor()
-            .start_linked(myself.get_cell())
+            .start_linked(myself.get_cell(), lineage)
             .await?;
         let mut state = PoolState {
             core: core.clone(),

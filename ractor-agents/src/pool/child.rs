@@ -10,6 +10,7 @@ use super::core::PoolCore;
 use super::handle::PoolRef;
 use super::spec::{HandlerFactory, PoolSpec};
 use super::worker::TaskHandler;
+use crate::registry::Lineage;
 use crate::supervisor::{ChildKind, ChildRuntime, ChildSpec, Restart, Shutdown, StartError, StartFuture};
 
 struct PoolChild<H> {
@@ -18,11 +19,11 @@ struct PoolChild<H> {
 }
 
 impl<H: TaskHandler> ChildRuntime for PoolChild<H> {
-    fn start(&self, supervisor: ActorCell) -> StartFuture {
-        let (core, factory) = (self.core.clone(), self.factory.clone());
+    fn start(&self, supervisor: ActorCell, lineage: &Lineage) -> StartFuture {
+        let (core, factory, lineage) = (self.core.clone(), self.factory.clone(), lineage.clone());
         Box::pin(async move {
             let child = core.name.clone();
-            let actor = spawn_pool(core, factory, Some(supervisor))
+            let actor = spawn_pool(core, factory, Some(supervisor), Some(lineage))
                 .await
                 .map_err(|reason| StartError::ChildStartFailed { child, reason })?;
             Ok(actor.get_cell())
@@ -50,6 +51,11 @@ impl<H: TaskHandler> ChildRuntime for PoolChild<H> {
     fn with_mailbox_capacity(&self, _capacity: usize) -> Option<Arc<dyn ChildRuntime>> {
         None
     }
+
+    /// The workers' supervisor unregisters its agents when it stops.
+    fn unregister(&self) {}
+
+    fn killed(&self) {}
 }
 
 impl ChildSpec {

@@ -223,7 +223,7 @@ impl<H: TaskHandler> PoolSpec<H> {
     /// number of workers. Returns once they run.
     pub async fn start(self) -> Result<PoolRef, StartError> {
         let (core, factory) = self.into_core();
-        spawn_pool(core.clone(), factory, None)
+        spawn_pool(core.clone(), factory, None, None)
             .await
             .map_err(|reason| StartError::SupervisorStartFailed { supervisor: core.name.clone(), reason })?;
         Ok(PoolRef { core })

@@ -14,6 +14,7 @@ use super::error::{StartError, SupervisorError, SupervisorExit};
 use super::exit::ChildExit;
 use super::intensity::RestartWindow;
 use super::tree::{ChildInfo, Supervisor, SupervisorRef};
+use crate::registry::Lineage;
 
 pub(crate) enum SupervisorMsg {
     /// A backoff delay ran out: start these children (those still waiting) in order.
@@ -28,9 +29,15 @@ pub(crate) struct SupervisorActor;
 pub(crate) struct Args {
     spec: Supervisor,
     has_parent: bool,
+    lineage: Lineage,
 }
 
-pub(crate) async fn spawn_supervisor(spec: Supervisor, parent: Option<ActorCell>) -> Result<SupervisorRef, StartError> {
+/// Spawns a supervisor: a root (`parent` is `None`), or linked to a parent actor whose own
+/// place in a tree, if it has one, the supervisor's path and registry continue.
+pub(crate) async fn spawn_supervisor(
+    spec: Supervisor,
+    parent: Option<(ActorCell, Option<Lineage>)>,
+) -> Result<SupervisorRef, StartError> {
     let handle = spec.handle();
     let shared = spec.shared.clone();
     if let Some(child) = spec.duplicate.clone() {
@@ -38,9 +45,10 @@ pub(crate) async fn spawn_supervisor(spec: Supervisor, parent: Option<ActorCell>
     }
     let generation = shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
     shared.exit.send_replace(None);
-    let args = Args { spec, has_parent: parent.is_some() };
+    let lineage = Lineage::of(&shared.name, spec.registry.as_ref(), parent.as_ref().and_then(|(_, l)| l.as_ref()));
+    let args = Args { spec, has_parent: parent.is_some(), lineage };
     let spawned = match parent {
-        Some(parent) => Actor::spawn_linked(None, SupervisorActor, args, parent).await,
+        Some((parent, _)) => Actor::spawn_linked(None, SupervisorActor, args, parent).await,
         None => Actor::spawn(None, SupervisorActor, args).await,
     };
     let (actor, join) = spawned.map_err(|err| {
@@ -76,23 +84,25 @@ impl Actor for SupervisorActor {
     type Arguments = Args;
 
     async fn pre_start(&self, myself: ActorRef<SupervisorMsg>, args: Args) -> Result<State, ActorProcessingErr> {
-        let Args { spec, has_parent } = args;
+        let Args { spec, has_parent, lineage } = args;
         let mut state = State {
             children: ChildTable::default(),
             window: RestartWindow::default(),
             rng: SmallRng::seed_from_u64(spec.seed),
             has_parent,
+            lineage,
             spec,
         };
         state.spec.shared.set_current(Some(myself.clone()));
         let specs = std::mem::take(&mut state.spec.children);
         for spec in specs.iter().cloned() {
-            match spec.runtime.start(myself.get_cell()).await {
+            match spec.runtime.start(myself.get_cell(), &state.lineage).await {
                 Ok(cell) => {
                     state.children.push_started(spec, cell);
                 }
                 Err(err) => {
                     tracing::error!(supervisor = %state.name(), child = %spec.id, error = %err, "child failed to start; stopping the ones already started");
+                    spec.runtime.unregister();
                     state.stop_all(true).await;
                     state.spec.shared.set_current(None);
                     state.spec.shared.set_start_error(err.clone());

@@ -15,6 +15,7 @@ use super::exit::ChildExit;
 use super::intensity::RestartWindow;
 use super::tree::{ChildInfo, Supervisor};
 use super::{Backoff, ChildSpec, Restart, Shutdown, Strategy};
+use crate::registry::Lineage;
 use crate::telemetry::metrics::names;
 
 pub(crate) struct State {
@@ -23,6 +24,8 @@ pub(crate) struct State {
     pub(crate) window: RestartWindow,
     pub(crate) rng: SmallRng,
     pub(crate) has_parent: bool,
+    /// This supervisor's path and registry, handed to every child it starts.
+    pub(crate) lineage: Lineage,
 }
 
 impl State {
@@ -156,7 +159,7 @@ impl State {
                 continue;
             };
             let id = child.spec.id.clone();
-            match child.spec.runtime.start(myself.get_cell()).await {
+            match child.spec.runtime.start(myself.get_cell(), &self.lineage).await {
                 Ok(cell) => {
                     self.children.set_cell(seq, cell);
                     if let Some(child) = self.children.get_mut(seq) {
@@ -203,12 +206,14 @@ impl State {
         reason.into()
     }
 
-    /// Stops every child in reverse start order; `close` also closes their mailboxes.
+    /// Stops every child in reverse start order; `close` (the supervisor itself is stopping)
+    /// also closes their mailboxes and takes them out of the registry.
     pub(crate) async fn stop_all(&mut self, close: bool) {
         for seq in self.children.seqs().into_iter().rev() {
             self.stop_child(seq, close).await;
             if close && let Some(child) = self.children.get_mut(seq) {
                 child.pending = false;
+                child.spec.runtime.unregister();
             }
         }
     }
@@ -222,6 +227,7 @@ impl State {
             match child.spec.shutdown {
                 Shutdown::Brutal => {
                     let _ = cell.kill_and_wait(None).await;
+                    child.spec.runtime.killed();
                 }
                 Shutdown::Infinity => {
                     let _ = cell.stop_and_wait(None, None).await;
@@ -232,6 +238,7 @@ impl State {
                         tracing::warn!(supervisor = %supervisor, child = %child.spec.id, ?timeout, "child did not stop in time; killing it");
                         metrics::counter!(names::SUPERVISOR_SHUTDOWN_KILLS, "supervisor" => supervisor, "child" => child.spec.id.clone()).increment(1);
                         let _ = cell.kill_and_wait(None).await;
+                        child.spec.runtime.killed();
                     }
                 }
             }
@@ -244,6 +251,7 @@ impl State {
     fn remove(&mut self, seq: Seq) {
         if let Some(child) = self.children.remove(seq) {
             self.spec.shared.unregister(&child.spec.id);
+            child.spec.runtime.unregister();
         }
     }
 
@@ -261,7 +269,13 @@ impl State {
         if self.children.contains_id(&spec.id) {
             return Err(SupervisorError::AlreadyExists { supervisor, child: spec.id.clone() });
         }
-        let cell = spec.runtime.start(myself.get_cell()).await?;
+        let cell = match spec.runtime.start(myself.get_cell(), &self.lineage).await {
+            Ok(cell) => cell,
+            Err(err) => {
+                spec.runtime.unregister();
+                return Err(err.into());
+            }
+        };
         self.spec.shared.register(&spec);
         self.children.push_started(spec, cell);
         Ok(())

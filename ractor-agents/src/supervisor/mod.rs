@@ -126,6 +126,13 @@ impl DynamicSupervisor {
         self
     }
 
+    /// Registers the children in `registry` (see [`Supervisor::registry`]): a pool's workers
+    /// are found by capability, and leave the registry when terminated.
+    pub fn registry(mut self, registry: crate::registry::AgentRegistry) -> Self {
+        self.inner = self.inner.registry(registry);
+        self
+    }
+
     /// Starts it as a root supervisor.
     pub async fn start(self) -> Result<SupervisorRef, StartError> {
         self.inner.start().await

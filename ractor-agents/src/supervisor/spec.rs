@@ -12,6 +12,7 @@ use ractor::ActorCell;
 use super::{Backoff, StartError, Supervisor, SupervisorRef};
 use crate::agent::mailbox::Mailbox;
 use crate::agent::{Agent, AgentRef, DEFAULT_MAILBOX_CAPACITY, new_mailbox, start_incarnation};
+use crate::registry::Lineage;
 
 /// When a child that exited is restarted (OTP's restart types).
 ///
@@ -48,7 +49,8 @@ pub(crate) type StartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, Star
 
 /// The type-erased side of a child: how to start it, stop it and hand out its handle.
 pub(crate) trait ChildRuntime: Send + Sync + 'static {
-    fn start(&self, supervisor: ActorCell) -> StartFuture;
+    /// Starts an incarnation under `supervisor`, whose place in the tree is `lineage`.
+    fn start(&self, supervisor: ActorCell, lineage: &Lineage) -> StartFuture;
     /// Tell the running incarnation to stop after the message in hand.
     fn request_stop(&self);
     /// The child will not run again (until started anew): fail what waits for it.
@@ -58,6 +60,13 @@ pub(crate) trait ChildRuntime: Send + Sync + 'static {
     fn kind(&self) -> ChildKind;
     /// The same agent child with a new, empty mailbox of `capacity` (`None` for supervisors).
     fn with_mailbox_capacity(&self, capacity: usize) -> Option<Arc<dyn ChildRuntime>>;
+    /// The supervisor let go of the child (removed it, or stopped): take it out of the registry.
+    /// A nested supervisor's agents leave when it stops, so supervisors do nothing here.
+    fn unregister(&self);
+    /// The supervisor killed the running incarnation. Its registry entry is marked now: the
+    /// incarnation's own notice comes only when ractor drops its state, which may be after the
+    /// supervisor has already restarted it (then it is rightly ignored).
+    fn killed(&self);
 }
 
 /// Whether a child is an agent, a supervisor or a worker pool.
@@ -77,11 +86,12 @@ struct AgentChild<A: Agent> {
 }
 
 impl<A: Agent> ChildRuntime for AgentChild<A> {
-    fn start(&self, supervisor: ActorCell) -> StartFuture {
+    fn start(&self, supervisor: ActorCell, lineage: &Lineage) -> StartFuture {
         let factory = self.factory.clone();
         let mailbox = self.mailbox.clone();
+        let placement = lineage.placement(&mailbox.name);
         Box::pin(async move {
-            let actor = start_incarnation::<A>(mailbox, Box::new(move || factory()), Some(supervisor))
+            let actor = start_incarnation::<A>(mailbox, Box::new(move || factory()), Some(supervisor), placement)
                 .await
                 .map_err(|err| StartError::ChildStartFailed { child: err.agent().into(), reason: err.to_string() })?;
             Ok(actor.get_cell())
@@ -108,6 +118,18 @@ impl<A: Agent> ChildRuntime for AgentChild<A> {
         let mailbox = new_mailbox::<A>(self.mailbox.name.clone(), capacity);
         Some(Arc::new(AgentChild::<A> { factory: self.factory.clone(), mailbox }))
     }
+
+    fn unregister(&self) {
+        if let Some(registered) = self.mailbox.set_registration(None) {
+            let _ = registered.unregister();
+        }
+    }
+
+    fn killed(&self) {
+        if let Some(registered) = self.mailbox.registration() {
+            registered.killed(self.mailbox.incarnation());
+        }
+    }
 }
 
 struct SupervisorChild {
@@ -115,10 +137,11 @@ struct SupervisorChild {
 }
 
 impl ChildRuntime for SupervisorChild {
-    fn start(&self, supervisor: ActorCell) -> StartFuture {
+    fn start(&self, supervisor: ActorCell, lineage: &Lineage) -> StartFuture {
         let spec = self.spec.clone();
+        let lineage = lineage.clone();
         Box::pin(async move {
-            let started = spec.start_linked(supervisor).await?;
+            let started = spec.start_linked(supervisor, Some(lineage)).await?;
             started.current_cell().ok_or_else(|| StartError::ChildStartFailed {
                 child: started.name().into(),
                 reason: "supervisor stopped right after starting".into(),
@@ -141,6 +164,10 @@ impl ChildRuntime for SupervisorChild {
     fn with_mailbox_capacity(&self, _capacity: usize) -> Option<Arc<dyn ChildRuntime>> {
         None
     }
+
+    fn unregister(&self) {}
+
+    fn killed(&self) {}
 }
 
 /// One child of a supervisor: an agent (built by a factory on every start) or a nested

@@ -15,6 +15,7 @@ use super::error::{LookupError, StartError, SupervisorError, SupervisorExit};
 use super::spec::ChildRuntime;
 use super::{Backoff, ChildKind, ChildSpec, RestartIntensity, Strategy};
 use crate::agent::{Agent, AgentRef, TypedRef};
+use crate::registry::{AgentRegistry, Lineage};
 
 /// State shared by a supervisor's specification, every handle to it and every incarnation.
 pub(crate) struct Shared {
@@ -98,6 +99,8 @@ pub struct Supervisor {
     pub(crate) dynamic: bool,
     pub(crate) seed: u64,
     pub(crate) duplicate: Option<Arc<str>>,
+    /// Where its agents (and those of nested supervisors without their own) register.
+    pub(crate) registry: Option<AgentRegistry>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -126,6 +129,7 @@ impl Supervisor {
             dynamic: false,
             seed: rand::random(),
             duplicate: None,
+            registry: None,
             shared: Arc::new(Shared {
                 name: name.into(),
                 directory: RwLock::new(HashMap::new()),
@@ -170,6 +174,14 @@ impl Supervisor {
         self
     }
 
+    /// Registers this supervisor's agents, and those of the supervisors nested in it that have
+    /// no registry of their own, in `registry`, under their paths (`"root/pool/worker-3"`);
+    /// see the [registry module](crate::registry) for how their entries follow their lives.
+    pub fn registry(mut self, registry: AgentRegistry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
     /// Adds a child; children start in the order they are added and stop in reverse.
     pub fn child(mut self, spec: ChildSpec) -> Self {
         if self.shared.lookup(&spec.id).is_some() {
@@ -190,9 +202,14 @@ impl Supervisor {
         spawn_supervisor(self, None).await
     }
 
-    /// Starts the tree under `parent`, which receives its exit.
-    pub(crate) async fn start_linked(self, parent: ActorCell) -> Result<SupervisorRef, StartError> {
-        spawn_supervisor(self, Some(parent)).await
+    /// Starts the tree under `parent`, which receives its exit; `lineage` is the parent
+    /// supervisor's place in its tree (`None` under an agent without a registry entry).
+    pub(crate) async fn start_linked(
+        self,
+        parent: ActorCell,
+        lineage: Option<Lineage>,
+    ) -> Result<SupervisorRef, StartError> {
+        spawn_supervisor(self, Some((parent, lineage))).await
     }
 }
 

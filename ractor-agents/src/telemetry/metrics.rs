@@ -50,6 +50,12 @@ pub mod names {
     /// Counter: snapshots a journal wrote (each followed by deleting the segments it covers).
     /// Labels: `journal`.
     pub const JOURNAL_SNAPSHOTS: &str = "ractor_agents_journal_snapshots_total";
+    /// Gauge: registered agents by status. Labels: `registry` (the registry's name), `status`
+    /// (`available`, `busy`, `draining`, `unavailable`, `failed`).
+    pub const REGISTRY_AGENTS: &str = "ractor_agents_registry_agents";
+    /// Counter: agents marked unavailable because they missed their heartbeats.
+    /// Labels: `registry`, `agent_type`.
+    pub const REGISTRY_HEARTBEAT_EXPIRIES: &str = "ractor_agents_registry_heartbeat_expiries_total";
 }
 
 /// Counter handles an agent's mailbox resolves once, so the hot path is one atomic add.
