@@ -178,7 +178,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let totals = Arc::new(Mutex::new(Totals::default()));
     let analyzer_store = store.clone();
     let indexer_totals = totals.clone();
+    // Every agent of the tree (pool workers included) registers here under its path, and is
+    // marked Failed the moment it crashes, Available again once restarted.
+    let registry = AgentRegistry::new();
     let root = Supervisor::new("service", Strategy::OneForOne)
+        .registry(registry.clone())
         .child(ChildSpec::pool(
             PoolSpec::new("analyze", 4, move || Analyzer { store: analyzer_store.clone() })
                 .intensity(100, Duration::from_secs(10)),
@@ -235,7 +239,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (a, i) = (analyze.stats(), index.stats());
                 let indexed = totals.lock().unwrap_or_else(|e| e.into_inner()).documents;
                 println!(
-                    "[{:>5.1}s] submitted {} (deduplicated {}) | queue pending {}, leased {}, succeeded {}, dead-lettered {} | analyze: {} workers, {} busy, crashed tasks {} | index: {} busy | indexed this run {indexed}",
+                    "[{:>5.1}s] submitted {} (deduplicated {}) | queue pending {}, leased {}, succeeded {}, dead-lettered {} | analyze: {} workers, {} busy, crashed tasks {} | index: {} busy | indexed this run {indexed} | registry: {} agents available",
                     started.elapsed().as_secs_f64(),
                     submitted.load(Ordering::Relaxed),
                     deduplicated.load(Ordering::Relaxed),
@@ -244,6 +248,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     q.status(TaskStatus::Succeeded),
                     q.status(TaskStatus::DeadLettered),
                     a.workers, a.busy, a.abandoned, i.busy,
+                    registry.count(AgentStatus::Available),
                 );
                 if last_purge.elapsed() > Duration::from_secs(10) {
                     // Retention: results are kept a minute, then dropped (the journal compacts).
