@@ -309,4 +309,43 @@ mod with_pools {
         coordinator.stop().await;
         pool.drain(Duration::from_secs(5)).await;
     }
+
+    /// Takes 20 ms a task.
+    struct Slow;
+
+    impl TaskHandler for Slow {
+        async fn handle(&mut self, _task: &TaskInput) -> Result<Payload, Nack> {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(Payload::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pool_grows_from_the_queue_backlog_the_coordinator_reports() {
+        use ractor_agents::pool::AutoscalePolicy;
+        let store: Arc<dyn TaskStore> = Arc::new(MemoryStore::new());
+        // Target utilisation 1.0: utilisation alone never asks for more workers than run now,
+        // so only the backlog can grow the pool.
+        let policy = AutoscalePolicy {
+            target_utilisation: 1.0,
+            backlog_per_worker: Some(10),
+            scale_up_cooldown: Duration::ZERO,
+            interval: Duration::from_millis(50),
+            ..AutoscalePolicy::default()
+        };
+        let pool = PoolSpec::new("slow", 1..=4, || Slow).per_worker_limit(2).autoscale(policy).start().await.unwrap();
+        let coordinator = Coordinator::builder(store).pool("slow", pool.clone()).batch(2).start().await.unwrap();
+        let tasks: Vec<Task> = (0..200).map(|i| Task::new("slow", format!("{i}"))).collect();
+        let ids = coordinator.submit_batch(tasks).await.unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while pool.stats().workers < 4 {
+            assert!(tokio::time::Instant::now() < deadline, "the pool never grew: {:?}", pool.stats());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for e in ids {
+            coordinator.result(e.id).timeout(WAIT).await.unwrap();
+        }
+        coordinator.stop().await;
+        pool.drain(Duration::from_secs(5)).await;
+    }
 }

@@ -138,10 +138,9 @@ async fn dispatch_loop(
         // Mark the current version seen *before* leasing: work enqueued after this point
         // changes it again, so the wait below cannot miss it.
         changes.borrow_and_update();
-        let request = LeaseRequest::new(route.capability())
-            .max(free.min(config.batch))
-            .lease_for(config.lease_for)
-            .worker(worker.clone());
+        let request_max = free.min(config.batch);
+        let request =
+            LeaseRequest::new(route.capability()).max(request_max).lease_for(config.lease_for).worker(worker.clone());
         let leases = match config.store.lease(request).await {
             Ok(leases) => leases,
             Err(e) => {
@@ -151,10 +150,20 @@ async fn dispatch_loop(
             }
         };
         if leases.is_empty() {
+            route.set_backlog(0);
             if changes.changed().await.is_err() {
                 return Err("the store was dropped".into());
             }
             continue;
+        }
+        // A full batch means more may wait: tell the route (its autoscaler) how many.
+        if leases.len() == request_max {
+            match config.store.ready_count(route.capability()).await {
+                Ok(n) => route.set_backlog(n as u64),
+                Err(e) => tracing::debug!(capability = route.capability(), error = %e, "no backlog figure"),
+            }
+        } else {
+            route.set_backlog(0);
         }
         for lease in leases {
             counters.dispatched.fetch_add(1, Ordering::Relaxed);

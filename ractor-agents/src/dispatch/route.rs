@@ -31,6 +31,12 @@ pub trait Route: Send + Sync + 'static {
     /// its lease expire). If it cannot take it, it gives the task back to the queue itself
     /// and returns [`Refused`].
     fn dispatch(&self, lease: Lease) -> Result<(), Refused>;
+
+    /// How many tasks of its capability wait in the queue (reported by the coordinator after
+    /// each lease round), for autoscaling. Ignored by default.
+    fn set_backlog(&self, tasks: u64) {
+        let _ = tasks;
+    }
 }
 
 /// The route is closed for now.
@@ -82,6 +88,10 @@ impl Route for PoolRoute {
 
     async fn has_room(&self) -> Result<(), RouteClosed> {
         self.pool.wait_for_capacity().await.map(|_| ()).map_err(|_| RouteClosed)
+    }
+
+    fn set_backlog(&self, tasks: u64) {
+        self.pool.set_backlog(tasks);
     }
 
     fn dispatch(&self, lease: Lease) -> Result<(), Refused> {

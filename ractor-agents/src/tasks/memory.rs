@@ -151,6 +151,11 @@ impl TaskStore for MemoryStore {
         Ok(self.lock().dead_letters(after, limit))
     }
 
+    async fn ready_count(&self, capability: &str) -> Result<usize, QueueError> {
+        let now = self.clock.now();
+        Ok(self.lock().ready_count(capability, now))
+    }
+
     async fn counts(&self) -> Result<QueueCounts, QueueError> {
         Ok(self.lock().counts())
     }

@@ -107,6 +107,20 @@ impl QueueState {
             .min()
     }
 
+    /// How many tasks requiring `capability` are leasable now, counting retries whose time
+    /// has come but that the next lease has not moved yet (a queue-depth signal for autoscaling).
+    pub fn ready_count(&self, capability: &str, now: Timestamp) -> usize {
+        let ready = self.idx.lanes.get(capability).map_or(0, |l| l.ready.len());
+        let due = self
+            .idx
+            .delayed
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .filter(|(_, id)| self.tasks.get(id).is_some_and(|r| &*r.capability == capability))
+            .count();
+        ready + due
+    }
+
     /// True when a task requiring `capability` could be leased now (retry times that have
     /// passed count, even before the next lease moves them).
     pub fn has_ready(&self, capability: &str, now: Timestamp) -> bool {

@@ -62,6 +62,10 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Dead-lettered tasks after `after` in id order, at most `limit` (page with the last id).
     async fn dead_letters(&self, after: Option<TaskId>, limit: usize) -> Result<Vec<TaskRecord>, QueueError>;
 
+    /// How many tasks of `capability` are leasable now (see
+    /// [`QueueState::ready_count`](super::QueueState::ready_count)).
+    async fn ready_count(&self, capability: &str) -> Result<usize, QueueError>;
+
     /// Counts by status and priority.
     async fn counts(&self) -> Result<QueueCounts, QueueError>;
 

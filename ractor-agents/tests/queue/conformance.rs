@@ -284,6 +284,21 @@ pub async fn purge_drops_old_finished_tasks_and_frees_their_idempotency_keys(f: 
     assert!(!again.deduplicated);
 }
 
+pub async fn ready_count_counts_leasable_tasks_of_a_capability(f: Fixture) {
+    for _ in 0..3 {
+        f.store.enqueue(Task::new("t", "x").retry(no_jitter(3))).await.unwrap();
+    }
+    f.store.enqueue(Task::new("u", "y")).await.unwrap();
+    assert_eq!(f.store.ready_count("t").await.unwrap(), 3);
+    let lease = lease_one(&f, "t").await.unwrap();
+    assert_eq!(f.store.ready_count("t").await.unwrap(), 2);
+    f.store.nack(lease.id(), lease.token, Nack::transient("later")).await.unwrap();
+    assert_eq!(f.store.ready_count("t").await.unwrap(), 2, "not before its retry time");
+    f.clock.advance(SEC);
+    assert_eq!(f.store.ready_count("t").await.unwrap(), 3, "a retry whose time came counts");
+    assert_eq!(f.store.ready_count("nobody").await.unwrap(), 0);
+}
+
 pub async fn changes_tick_when_work_arrives(f: Fixture) {
     let mut changes = f.store.changes();
     changes.mark_unchanged();
@@ -327,6 +342,7 @@ macro_rules! queue_conformance {
             counts_are_kept_by_status_and_priority,
             wait_returns_the_final_record_or_times_out_with_the_status,
             purge_drops_old_finished_tasks_and_frees_their_idempotency_keys,
+            ready_count_counts_leasable_tasks_of_a_capability,
             changes_tick_when_work_arrives,
             next_due_is_the_earliest_lease_expiry_retry_or_deadline,
         );

@@ -97,6 +97,11 @@ impl TaskStore for DurableStore {
         self.read("dead_letters", |s| s.dead_letters(after, limit)).await
     }
 
+    async fn ready_count(&self, capability: &str) -> Result<usize, QueueError> {
+        let now = self.inner.clock.now();
+        self.read("ready_count", |s| s.ready_count(capability, now)).await
+    }
+
     async fn counts(&self) -> Result<QueueCounts, QueueError> {
         self.read("counts", |s| s.counts()).await
     }
