@@ -87,12 +87,14 @@ impl JobHistograms {
     }
 
     pub(crate) fn record(&mut self, run: Option<Duration>, latency: Option<Duration>) {
-        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
+        // `record`, not `saturating_record`: hdrhistogram clamps a saturating record to the
+        // current highest value *before* it would auto-resize, which pinned every figure at 2 ns.
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX >> 1).max(1);
         if let Some(run) = run {
-            self.run.saturating_record(ns(run));
+            let _ = self.run.record(ns(run));
         }
         if let Some(latency) = latency {
-            self.latency.saturating_record(ns(latency));
+            let _ = self.latency.record(ns(latency));
         }
     }
 

@@ -4,8 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use ractor_agents::pool::{JobOutcome, Overflow, PoolSpec};
+use ractor_agents::pool::{Job, JobOutcome, Overflow, PoolSpec, TaskHandler, TaskInput};
+use ractor_agents::tasks::{Nack, Payload};
 use ractor_agents::telemetry::metrics::pool_names as names;
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -159,5 +161,34 @@ async fn a_pool_publishes_its_catalogue_metrics() {
     assert_eq!(counter(names::POOL_JOBS, label("outcome", "failed")), 1);
     assert_eq!(counter(names::POOL_JOBS_REJECTED, label("reason", "overloaded")), 1);
     assert_eq!(m.get(&(names::POOL_JOB_DURATION.to_owned(), vec![])), Some(&Value::Samples(3)));
+    pool.stop().await;
+}
+
+/// Sleeps 20 ms a job.
+struct Nap;
+
+impl TaskHandler for Nap {
+    async fn handle(&mut self, _task: &TaskInput) -> Result<Payload, Nack> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok(Payload::default())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_time_and_latency_percentiles_are_in_real_units() {
+    let pool = PoolSpec::new("nap", 2, || Nap).start().await.unwrap();
+    let mut receipts = Vec::new();
+    for _ in 0..10 {
+        let (job, receipt) = Job::with_receipt(TaskInput::new("nap", "x"));
+        pool.submit(job).await.unwrap();
+        receipts.push(receipt);
+    }
+    for r in receipts {
+        assert!(matches!(r.await, JobOutcome::Succeeded(_)));
+    }
+    eventually("every job has left its worker", || pool.stats().in_flight == 0).await;
+    let s = pool.stats();
+    assert!(s.run_time.p50 >= Duration::from_millis(19), "a 20 ms job's run time: {:?}", s.run_time);
+    assert!(s.latency.p99 >= s.run_time.p50, "{:?} vs {:?}", s.latency, s.run_time);
     pool.stop().await;
 }
