@@ -34,6 +34,7 @@ pub trait Queue: Sized + 'static {
     fn extend(&mut self, id: TaskId, token: LeaseToken, by: Duration) -> Result<Timestamp, QueueError>;
     fn ack(&mut self, id: TaskId, token: LeaseToken, result: Payload) -> Result<(), QueueError>;
     fn nack(&mut self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError>;
+    fn release(&mut self, id: TaskId, token: LeaseToken) -> Result<(), QueueError>;
     fn cancel(&mut self, id: TaskId) -> Result<TaskRecord, QueueError>;
     fn redrive(&mut self, id: TaskId) -> Result<(), QueueError>;
     fn expire_due(&mut self) -> Result<usize, QueueError>;
@@ -109,6 +110,9 @@ impl Queue for Journaled {
     }
     fn nack(&mut self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError> {
         self.run(|s, now, mut sink| s.nack(now, id, token, nack, &mut sink))
+    }
+    fn release(&mut self, id: TaskId, token: LeaseToken) -> Result<(), QueueError> {
+        self.run(|s, now, mut sink| s.release(now, id, token, &mut sink))
     }
     fn cancel(&mut self, id: TaskId) -> Result<TaskRecord, QueueError> {
         self.run(|s, now, mut sink| s.cancel(now, id, &mut sink))
@@ -238,6 +242,9 @@ impl<O: OpenStore> Queue for Store<O> {
     }
     fn nack(&mut self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError> {
         self.on(async |s| s.nack(id, token, nack).await)
+    }
+    fn release(&mut self, id: TaskId, token: LeaseToken) -> Result<(), QueueError> {
+        self.on(async |s| s.release(id, token).await)
     }
     fn cancel(&mut self, id: TaskId) -> Result<TaskRecord, QueueError> {
         self.on(async |s| s.cancel(id).await)

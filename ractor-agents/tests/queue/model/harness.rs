@@ -144,6 +144,11 @@ impl<Q: Queue> Harness<Q> {
                 assert_eq!(got, *want, "nack {task} with lease {lease}: {nack:?}");
                 got.is_ok()
             }
+            (Report::Release, Expected::Released(want)) => {
+                let got = outcome(self.queue.release(task, token));
+                assert_eq!(got, *want, "release {task} with lease {lease}");
+                got.is_ok()
+            }
             (report, expected) => panic!("the model answered {expected:?} to {report:?}"),
         };
         if accepted {

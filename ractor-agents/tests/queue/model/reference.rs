@@ -111,6 +111,7 @@ pub enum Expected {
     Extended(Result<u64, Refusal>),
     Acked(Result<(), Refusal>),
     Nacked(Result<NackOutcome, Refusal>),
+    Released(Result<(), Refusal>),
     Cancelled(Result<(), Refusal>),
     Redriven(Result<(), Refusal>),
     Expired(usize),
@@ -321,6 +322,21 @@ impl Model {
             let task = m.held(id, number)?;
             let failure = ModelFailure { kind: nack.kind, message: Some(nack.message(number)), attempt: task.attempts };
             Ok(fail_attempt(task, failure, nack.retry_after_s.map(|s| s * SECOND_US), now))
+        })
+    }
+
+    /// The holder gives the task back untouched: Pending now, this lease's attempt uncounted.
+    pub fn release(&mut self, id: u64, number: usize) -> Result<(), Refusal> {
+        let now = self.now;
+        self.adding_ready_tasks(|m| {
+            let task = m.held(id, number)?;
+            task.status = TaskStatus::Pending;
+            task.attempts -= 1;
+            task.available_at = now;
+            task.pending_since = now;
+            task.waiting_for_retry = false;
+            task.lease = None;
+            Ok(())
         })
     }
 

@@ -121,6 +121,7 @@ pub enum Report {
     Extend { by_s: u64 },
     Ack { result: u8 },
     Nack(NackSpec),
+    Release,
 }
 
 /// One step of a test case.
@@ -254,6 +255,7 @@ impl<Q: Queue> ReferenceStateMachine for QueueModel<Q> {
                 Report::Extend { by_s } => Expected::Extended(m.extend(*id, *lease, by_s * SECOND_US)),
                 Report::Ack { result } => Expected::Acked(m.ack(*id, *lease, *result)),
                 Report::Nack(nack) => Expected::Nacked(m.nack(*id, *lease, nack)),
+                Report::Release => Expected::Released(m.release(*id, *lease)),
             },
             Transition::Cancel { id } => Expected::Cancelled(m.cancel(*id)),
             Transition::Redrive { id } => Expected::Redriven(m.redrive(*id)),
@@ -355,6 +357,7 @@ fn report_on<L: Strategy<Value = usize>>(lease: L, m: &Model) -> impl Strategy<V
         1 => select(vec![0u64, 5, 30, 60]).prop_map(|by_s| Report::Extend { by_s }),
         4 => any::<u8>().prop_map(|result| Report::Ack { result }),
         4 => nack,
+        1 => Just(Report::Release),
     ];
     (lease, report, prop::bool::weighted(0.1), any_id(m)).prop_map(move |(lease, report, other_task, other)| {
         let id = if other_task { other } else { tasks_of_leases[lease] };
