@@ -58,7 +58,8 @@ impl QueueUnderTest for TaskStoreQueue {
 
     async fn ack(&self, tasks: Vec<Leased>) -> Result<(), QueueError> {
         // Concurrently, in this task (a task per ack would cost a spawn each).
-        let acks = tasks.into_iter().map(|task| self.store.ack(TaskId(task.id), LeaseToken(task.token), Payload::default()));
+        let acks =
+            tasks.into_iter().map(|task| self.store.ack(TaskId(task.id), LeaseToken(task.token), Payload::default()));
         futures::future::try_join_all(acks).await?;
         Ok(())
     }
