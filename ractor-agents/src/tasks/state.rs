@@ -136,6 +136,15 @@ impl QueueState {
         std::mem::take(&mut self.idx.became_ready)
     }
 
+    /// What [`snapshot`](Self::snapshot) returns, borrowed instead of cloned: the watermark
+    /// event and the tasks in id order. For a store that encodes them at once (no copy of every
+    /// task while it holds its lock).
+    pub(crate) fn snapshot_parts(&self) -> (Event, Vec<&TaskRecord>) {
+        let mut records: Vec<&TaskRecord> = self.tasks.values().map(|r| &**r).collect();
+        records.sort_unstable_by_key(|r| r.id);
+        (Event::Watermark { next_id: self.next_id, next_token: self.next_token }, records)
+    }
+
     /// Records `event` in `sink`, then applies it.
     pub(crate) fn commit(&mut self, event: Event, sink: &mut impl EventSink) {
         sink.record(&event);
