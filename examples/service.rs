@@ -1,207 +1,270 @@
-//! The service: a supervised agent service on embedded defaults (no external service).
+//! The service: tasks flow from a producer through a durable queue to two supervised worker
+//! pools, on embedded defaults (no external service), and resume after a restart.
 //!
-//! A producer feeds generated documents to a set of supervised `Analyzer` agents, which
-//! compute word statistics and record them in a `Ledger` agent. One document in 499 carries a
-//! "poison" marker that makes an analyzer panic (a simulated bug): its supervisor restarts it,
-//! the producer retries the document, and the report shows the restarts. Ctrl-C stops the tree
-//! cleanly (children in reverse start order).
+//! ```text
+//!            submit_batch (idempotency key doc-N)          ┌ pool "analyze" (4 workers) ┐
+//! producer ─────────────────────▶ DurableStore ◀─lease─ Coordinator ─▶│ word statistics; enqueues │
+//!  (cursor file)                  (data dir,     ──────▶ dispatchers   │ an "index" task per doc   │
+//!                                  journal)                            └───────────────────────────┘
+//!                                     ▲                                ┌ pool "index" (2 workers) ┐
+//!                                     └──── index-N tasks ────────────▶│ totals per top word      │
+//!                                                                      └──────────────────────────┘
+//! ```
 //!
-//! Run: `cargo run --example service` (add `-- --run-for 10` to stop by itself after 10 s).
+//! One document in 97 makes its analyzer panic on the first attempt (a flaky bug): the task
+//! goes back to the queue with its attempt counted, the pool's supervisor restarts the worker,
+//! and the retry succeeds. One in 499 is poisoned for good: after 3 attempts it is
+//! dead-lettered. Stop it (Ctrl-C, or `--run-for N`) and start it again: tasks left in the
+//! queue are done, and the producer continues where it stopped (documents it may have sent
+//! twice are deduplicated by their idempotency key).
+//!
+//! Run: `cargo run --example service` (`-- --run-for 10` stops by itself after 10 s;
+//! `--data-dir DIR` or `RACTOR_AGENTS_DATA_DIR` chooses where the queue lives, default
+//! `./data/service`).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ractor_agents::dispatch::Coordinator;
+use ractor_agents::pool::{PoolSpec, TaskHandler, TaskInput};
 use ractor_agents::prelude::*;
-use rand::rngs::SmallRng;
-use rand::{RngExt, SeedableRng};
+use ractor_agents::tasks::{DurableStore, Nack, Payload, RetryPolicy, Task, TaskStatus, TaskStore};
+use serde::{Deserialize, Serialize};
 
-const ANALYZERS: usize = 4;
-/// One document in this many is poisoned (makes its analyzer panic).
+/// One document in this many panics its analyzer on the first attempt.
+const FLAKY_EVERY: u64 = 97;
+/// One document in this many panics it on every attempt (dead-lettered after 3).
 const POISON_EVERY: u64 = 499;
 const WORDS: &[&str] =
     &["agent", "actor", "supervisor", "mailbox", "restart", "trace", "deadline", "queue", "pool", "breaker"];
 
-/// A document to analyze.
-#[derive(Clone)]
+#[derive(Serialize, Deserialize)]
 struct Document {
     id: u64,
     text: String,
 }
 
-/// What an analyzer found in a document.
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize)]
 struct Analysis {
+    doc: u64,
     words: usize,
     top_word: String,
 }
 
-/// Computes word statistics. Panics on poisoned documents (a simulated bug).
-#[derive(Default)]
-struct Analyzer;
+/// Computes word statistics, then enqueues the document's "index" task.
+struct Analyzer {
+    store: Arc<dyn TaskStore>,
+}
 
-#[agent]
-impl Analyzer {
-    /// Counts the words of a document and finds the most frequent one.
-    async fn analyze(&mut self, doc: Document) -> Result<Analysis, String> {
-        if doc.text.is_empty() {
-            return Err(format!("document {} is empty", doc.id));
-        }
-        if doc.text.contains("poison") {
-            panic!("analyzer hit poisoned document {}", doc.id);
+impl TaskHandler for Analyzer {
+    async fn handle(&mut self, task: &TaskInput) -> Result<Payload, Nack> {
+        let doc: Document = task.payload.decode().map_err(|e| Nack::permanent(e.to_string()))?;
+        if doc.id % POISON_EVERY == POISON_EVERY - 1 || (doc.id.is_multiple_of(FLAKY_EVERY) && task.attempt == 1) {
+            panic!("analyzer hit a bad document {}", doc.id);
         }
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for word in doc.text.split_whitespace() {
             *counts.entry(word).or_default() += 1;
         }
         let top_word = counts.iter().max_by_key(|(w, n)| (**n, *w)).map(|(w, _)| w.to_string()).unwrap_or_default();
-        Ok(Analysis { words: doc.text.split_whitespace().count(), top_word })
+        let analysis = Analysis { doc: doc.id, words: doc.text.split_whitespace().count(), top_word };
+        // Same key on a retry: the follow-up is enqueued once however often this runs.
+        let index = Task::json("index", &analysis)
+            .map_err(|e| Nack::permanent(e.to_string()))?
+            .idempotency_key(format!("index-{}", doc.id));
+        self.store.enqueue(index).await.map_err(|e| Nack::transient(e.to_string()))?;
+        Payload::json(&analysis).map_err(|e| Nack::permanent(e.to_string()))
     }
 }
 
-/// Keeps the running totals.
+/// Keeps totals per top word (in memory: this run's share).
 #[derive(Default)]
-struct Ledger {
+struct Totals {
     documents: u64,
     words: u64,
     top_words: HashMap<String, u64>,
 }
 
-#[agent]
-impl Ledger {
-    /// Records one analysis.
-    async fn record(&mut self, analysis: Analysis) {
-        self.documents += 1;
-        self.words += analysis.words as u64;
-        *self.top_words.entry(analysis.top_word).or_default() += 1;
-    }
+struct Indexer {
+    totals: Arc<Mutex<Totals>>,
+}
 
-    /// Documents and words recorded so far, and the most common top word.
-    async fn totals(&self) -> (u64, u64, String) {
-        let top = self.top_words.iter().max_by_key(|(w, n)| (**n, *w)).map(|(w, _)| w.clone()).unwrap_or_default();
-        (self.documents, self.words, top)
+impl TaskHandler for Indexer {
+    async fn handle(&mut self, task: &TaskInput) -> Result<Payload, Nack> {
+        let analysis: Analysis = task.payload.decode().map_err(|e| Nack::permanent(e.to_string()))?;
+        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        totals.documents += 1;
+        totals.words += analysis.words as u64;
+        *totals.top_words.entry(analysis.top_word).or_default() += 1;
+        Ok(Payload::default())
     }
 }
 
-fn document(id: u64, rng: &mut SmallRng) -> Document {
-    let len = rng.random_range(5..40);
-    let mut words: Vec<&str> = (0..len).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
-    if id % POISON_EVERY == POISON_EVERY - 1 {
-        words.push("poison");
-    }
+fn document(id: u64) -> Document {
+    // A cheap deterministic generator: the same id always gives the same text.
+    let mut x = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let len = 5 + (x % 35) as usize;
+    let words: Vec<&str> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            WORDS[(x % WORDS.len() as u64) as usize]
+        })
+        .collect();
     Document { id, text: words.join(" ") }
 }
 
-fn run_for() -> Option<Duration> {
+struct Args {
+    run_for: Option<Duration>,
+    data_dir: PathBuf,
+}
+
+fn args() -> Args {
     let args: Vec<String> = std::env::args().collect();
-    let secs = args.iter().position(|a| a == "--run-for").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok());
-    secs.map(Duration::from_secs)
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let data_dir = value("--data-dir")
+        .or_else(|| std::env::var("RACTOR_AGENTS_DATA_DIR").ok())
+        .unwrap_or_else(|| "data/service".into());
+    Args {
+        run_for: value("--run-for").and_then(|s| s.parse().ok()).map(Duration::from_secs),
+        data_dir: data_dir.into(),
+    }
+}
+
+/// The producer's position, written after each acknowledged batch (then renamed into place,
+/// so a crash leaves the old or the new value, never half of one).
+fn read_cursor(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("producer.cursor")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
+fn write_cursor(dir: &Path, next: u64) -> std::io::Result<()> {
+    let tmp = dir.join("producer.cursor.tmp");
+    std::fs::write(&tmp, next.to_string())?;
+    std::fs::rename(tmp, dir.join("producer.cursor"))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Analyzers crash on purpose; the supervisor logs each exit with the panic message.
+    // Analyzers crash on purpose; the report counts them (RUST_LOG=info shows each exit and
+    // restart the pool's supervisor logs).
     std::panic::set_hook(Box::new(|_| {}));
-    // Supervisor events (child exits with their reason, restarts) are logged at INFO/WARN.
     tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,ractor_agents::supervisor::children=error".into()),
+        )
         .with_ansi(std::io::stdout().is_terminal())
         .with_target(false)
         .compact()
         .init();
-    let mut analyzers =
-        Supervisor::new("analyzers", Strategy::OneForOne).intensity(30, Duration::from_secs(10)).backoff(
-            Backoff::exponential(Duration::from_millis(10), Duration::from_millis(500))
-                .reset_after(Duration::from_secs(2)),
-        );
-    for i in 0..ANALYZERS {
-        analyzers = analyzers.child(ChildSpec::agent(format!("analyzer-{i}"), Analyzer::default));
-    }
+    let args = args();
+    std::fs::create_dir_all(&args.data_dir)?;
+    let store: Arc<dyn TaskStore> = Arc::new(DurableStore::open(args.data_dir.join("queue"))?);
+    let before = store.counts().await?;
+    let cursor = read_cursor(&args.data_dir);
+    println!(
+        "service started on {}: queue holds {} pending, {} leased, {} succeeded, {} dead-lettered; producer continues at document {cursor}",
+        args.data_dir.display(),
+        before.status(TaskStatus::Pending),
+        before.status(TaskStatus::Leased) + before.status(TaskStatus::Running),
+        before.status(TaskStatus::Succeeded),
+        before.status(TaskStatus::DeadLettered),
+    );
+
+    let totals = Arc::new(Mutex::new(Totals::default()));
+    let analyzer_store = store.clone();
+    let indexer_totals = totals.clone();
     let root = Supervisor::new("service", Strategy::OneForOne)
-        .child(ChildSpec::agent("ledger", Ledger::default))
-        .child(ChildSpec::supervisor(analyzers))
+        .child(ChildSpec::pool(
+            PoolSpec::new("analyze", 4, move || Analyzer { store: analyzer_store.clone() })
+                .intensity(100, Duration::from_secs(10)),
+        ))
+        .child(ChildSpec::pool(PoolSpec::new("index", 2, move || Indexer { totals: indexer_totals.clone() })))
         .start()
         .await?;
-    println!("service started: ledger + {ANALYZERS} analyzers under supervision (Ctrl-C to stop)");
+    let (analyze, index) = (root.pool("analyze")?, root.pool("index")?);
+    let (coordinator, dispatch) = Coordinator::builder(store.clone())
+        .pool("analyze", analyze.clone())
+        .pool("index", index.clone())
+        .lease_for(Duration::from_secs(10))
+        .build()?;
+    // Started last, so it stops first: no new dispatches while the pools drain.
+    root.start_child(ChildSpec::supervisor(dispatch)).await?;
 
-    let ledger: LedgerRef = root.get("ledger")?;
-    let workers: Vec<AnalyzerRef> =
-        (0..ANALYZERS).map(|i| root.get(&format!("analyzers/analyzer-{i}"))).collect::<Result<_, _>>()?;
-    let analyzers_sup = root.supervisor("analyzers")?;
-
-    // Eight concurrent clients submit documents round-robin, so one analyzer's restart
-    // (and its backoff) does not stall the others.
-    let next_id = Arc::new(AtomicU64::new(0));
-    let retried = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..8)
-        .map(|_| {
-            let (ledger, workers) = (ledger.clone(), workers.clone());
-            let (next_id, retried, failed) = (next_id.clone(), retried.clone(), failed.clone());
-            tokio::spawn(async move {
-                let mut rng = SmallRng::seed_from_u64(next_id.load(Ordering::Relaxed));
-                loop {
-                    let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    let doc = document(id, &mut rng);
-                    let worker = &workers[id as usize % workers.len()];
-                    let mut answer = worker.analyze(doc.clone()).deadline(Duration::from_secs(2)).await;
-                    if let Err(AskError::NoReply { .. }) = answer {
-                        // The analyzer crashed on this document and is being restarted; the
-                        // analysis is idempotent, so retry once without the poison.
-                        retried.fetch_add(1, Ordering::Relaxed);
-                        let clean = Document { id: doc.id, text: doc.text.replace("poison", "") };
-                        answer = worker.analyze(clean).deadline(Duration::from_secs(2)).await;
-                    }
-                    match answer {
-                        Ok(Ok(analysis)) => {
-                            if ledger.record(analysis).tell().await.is_err() {
-                                return;
-                            }
-                        }
-                        Ok(Err(_)) | Err(_) => {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            })
+    // The producer: batches of 20 documents, about 2,000 a second.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (submitted, deduplicated) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let producer = {
+        let (coordinator, stop, dir) = (coordinator.clone(), stop.clone(), args.data_dir.clone());
+        let (submitted, deduplicated) = (submitted.clone(), deduplicated.clone());
+        tokio::spawn(async move {
+            let mut next = cursor;
+            let retry = RetryPolicy::exponential(3, Duration::from_millis(50), Duration::from_secs(1));
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<Task> = (next..next + 20)
+                    .map(|id| {
+                        Task::json("analyze", &document(id))
+                            .map(|t| t.idempotency_key(format!("doc-{id}")).retry(retry))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let done = coordinator.submit_batch(batch).await?;
+                submitted.fetch_add(done.len() as u64, Ordering::Relaxed);
+                deduplicated.fetch_add(done.iter().filter(|e| e.deduplicated).count() as u64, Ordering::Relaxed);
+                next += 20;
+                write_cursor(&dir, next)?;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok::<u64, Box<dyn std::error::Error + Send + Sync>>(next)
         })
-        .collect();
+    };
 
     let started = Instant::now();
-    let limit = run_for();
-    let mut ticker = tokio::time::interval(Duration::from_secs(2));
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
+    let mut last_purge = Instant::now();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => { println!("Ctrl-C: stopping"); break; }
-            exit = root.wait() => {
-                // The tree gave up (restart intensity exceeded at the root): report and fail.
-                for client in &clients {
-                    client.abort();
-                }
-                return Err(format!("the supervision tree gave up: {exit:?}").into());
-            }
+            exit = root.wait() => return Err(format!("the supervision tree gave up: {exit:?}").into()),
             _ = ticker.tick() => {
-                let (docs, words, top) = ledger.totals().deadline(Duration::from_secs(1)).await?;
-                let restarts: u64 = analyzers_sup.children().await?.iter().map(|c| c.restarts).sum();
+                let q = store.counts().await?;
+                let (a, i) = (analyze.stats(), index.stats());
+                let indexed = totals.lock().unwrap_or_else(|e| e.into_inner()).documents;
                 println!(
-                    "[{:>5.1}s] documents {docs}, words {words}, most common top word `{top}`, retried {}, failed {}, analyzer restarts {restarts}",
+                    "[{:>5.1}s] submitted {} (deduplicated {}) | queue pending {}, leased {}, succeeded {}, dead-lettered {} | analyze: {} workers, {} busy, crashed tasks {} | index: {} busy | indexed this run {indexed}",
                     started.elapsed().as_secs_f64(),
-                    retried.load(Ordering::Relaxed),
-                    failed.load(Ordering::Relaxed),
+                    submitted.load(Ordering::Relaxed),
+                    deduplicated.load(Ordering::Relaxed),
+                    q.status(TaskStatus::Pending),
+                    q.status(TaskStatus::Leased) + q.status(TaskStatus::Running),
+                    q.status(TaskStatus::Succeeded),
+                    q.status(TaskStatus::DeadLettered),
+                    a.workers, a.busy, a.abandoned, i.busy,
                 );
-                if limit.is_some_and(|l| started.elapsed() >= l) { println!("run time reached: stopping"); break; }
+                if last_purge.elapsed() > Duration::from_secs(10) {
+                    // Retention: results are kept a minute, then dropped (the journal compacts).
+                    store.purge_finished(Duration::from_secs(60)).await?;
+                    last_purge = Instant::now();
+                }
+                if args.run_for.is_some_and(|l| started.elapsed() >= l) { println!("run time reached: stopping"); break; }
             }
         }
     }
-    for client in &clients {
-        client.abort();
-    }
-    let (docs, words, _) = ledger.totals().deadline(Duration::from_secs(1)).await?;
+    stop.store(true, Ordering::Relaxed);
+    let next = producer.await?.map_err(|e| e.to_string())?;
     root.stop().await;
-    println!("stopped cleanly after {docs} documents ({words} words)");
+    let left = store.counts().await?;
+    let (words, top) = {
+        let t = totals.lock().unwrap_or_else(|e| e.into_inner());
+        (t.words, t.top_words.iter().max_by_key(|(w, n)| (**n, *w)).map(|(w, _)| w.clone()).unwrap_or_default())
+    };
+    println!(
+        "stopped cleanly: producer at document {next}; {} tasks left in the queue for the next run; indexed {words} words this run, most common top word `{top}`",
+        left.unfinished()
+    );
     Ok(())
 }

@@ -6,6 +6,7 @@
 //!
 //! * [`agent`](mod@agent): define agents, send them messages (`tell`, `try_tell`, `ask` with a deadline).
 //! * [`supervisor`]: supervision trees and dynamic supervisors.
+//! * [`pool`]: supervised worker pools that run tasks (routing, bounded intake, autoscaling).
 //! * [`telemetry`]: the metric catalogue.
 //!
 //! ```
@@ -40,6 +41,7 @@ extern crate self as ractor_agents;
 pub mod agent;
 pub mod dispatch;
 mod journal;
+pub mod pool;
 pub mod supervisor;
 pub mod tasks;
 pub mod telemetry;
@@ -51,6 +53,7 @@ pub use agents_macros::agent;
 pub mod prelude {
     pub use crate::agent::TypedRef;
     pub use crate::agent::{Agent, AgentFailure, AgentOptions, AgentRef, AskError, Ctx, Reply, SpawnError, TellError};
+    pub use crate::pool::{Job, JobOutcome, Overflow, PoolRef, PoolSpec, Routing, SubmitError, TaskHandler, TaskInput};
     pub use crate::supervisor::{
         Backoff, ChildSpec, DynamicSupervisor, Restart, Shutdown, StartError, Strategy, Supervisor, SupervisorRef,
     };

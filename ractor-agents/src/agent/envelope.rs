@@ -208,6 +208,16 @@ pub async fn in_trace<F: std::future::Future>(
     CURRENT.scope(RefCell::new(Some(scope)), future).await
 }
 
+/// Makes the handler running on this task continue `trace` from here on (a pool worker
+/// running a task that carries its producer's `traceparent`): what it sends, and
+/// [`current_trace`], see a child of `trace` with a new correlation id. Outside a handler,
+/// does nothing.
+pub(crate) fn continue_trace(trace: TraceContext) {
+    let _ = CURRENT.try_with(|current| {
+        *current.borrow_mut() = Some(TraceScope { trace: trace.child(), tracestate: None, correlation_id: next_id() });
+    });
+}
+
 /// The trace context of the message currently being handled on this task (or of the
 /// [`in_trace`] scope it runs in), if any.
 pub fn current_trace() -> Option<TraceContext> {

@@ -217,6 +217,9 @@ impl<M: Send + 'static> Mailbox<M> {
     pub(crate) fn restore_front(&self, batch: &mut VecDeque<Envelope<M>>) {
         let mut inner = self.lock();
         if self.is_closed() {
+            // Dropped outside the lock, as in `close`: dropping a message may run code (a pool
+            // job reports itself abandoned, and its completion may send to this very agent).
+            drop(inner);
             batch.clear();
             return;
         }

@@ -60,7 +60,7 @@
 //! ```
 
 mod context;
-mod envelope;
+pub(crate) mod envelope;
 mod error;
 pub(crate) mod executor;
 mod handle;

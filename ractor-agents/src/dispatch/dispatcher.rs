@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::route::Route;
 use super::stats::RouteCounters;
 use crate::agent::{Agent, AgentFailure, Ctx};
-use crate::tasks::{LeaseRequest, Nack, TaskStore};
+use crate::tasks::{LeaseRequest, TaskStore};
 
 /// Settings every dispatcher shares.
 #[derive(Clone)]
@@ -126,7 +126,11 @@ async fn dispatch_loop(
     let mut changes = config.store.changes();
     let worker: Arc<str> = format!("{}/{}", config.name, route.capability()).into();
     loop {
-        route.has_room().await;
+        if route.has_room().await.is_err() {
+            // Closed for now (a pool restarting under its supervisor): look again shortly.
+            tokio::time::sleep(STORE_ERROR_PAUSE).await;
+            continue;
+        }
         let free = route.free();
         if free == 0 {
             continue;
@@ -154,14 +158,10 @@ async fn dispatch_loop(
         }
         for lease in leases {
             counters.dispatched.fetch_add(1, Ordering::Relaxed);
-            if let Err(lease) = route.dispatch(lease, &config.store) {
-                // The route filled up between `free` and now (another producer): give the
-                // task back at once rather than let its lease run out.
+            // Refusal (the route filled up between `free` and now, e.g. another producer):
+            // the route has given the task back itself.
+            if route.dispatch(lease).is_err() {
                 counters.refused.fetch_add(1, Ordering::Relaxed);
-                let nack = Nack::transient("route full at hand-over").retry_after(Duration::ZERO);
-                if let Err(e) = config.store.nack(lease.id(), lease.token, nack).await {
-                    tracing::warn!(task = %lease.id(), error = %e, "could not give back a refused task; its lease will expire");
-                }
             }
         }
     }

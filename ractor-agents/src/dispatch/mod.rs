@@ -19,7 +19,6 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
-//! #[derive(Default)]
 //! struct Upper;
 //! impl TaskHandler for Upper {
 //!     async fn handle(&mut self, task: &TaskInput) -> Result<Payload, Nack> {
@@ -30,14 +29,14 @@
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Arc::new(MemoryStore::new());
-//! let pool = PoolSpec::new("upper", "upper", Upper::default).workers(2).start().await?;
-//! let coordinator = Coordinator::builder(store).route(pool.clone()).start().await?;
+//! let pool = PoolSpec::new("upper", 2, || Upper).start().await?;
+//! let coordinator = Coordinator::builder(store).pool("upper", pool.clone()).start().await?;
 //!
 //! let id = coordinator.submit(Task::json("upper", "hello")?).await?;
 //! let result = coordinator.result(id).timeout(Duration::from_secs(5)).await?;
 //! assert_eq!(result.decode::<String>()?, "HELLO");
 //! coordinator.stop().await;
-//! pool.shutdown(Duration::from_secs(1)).await;
+//! pool.drain(Duration::from_secs(1)).await;
 //! # Ok(()) }
 //! ```
 
@@ -53,12 +52,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 pub use error::DispatchError;
-pub use route::Route;
+pub use route::{PoolRoute, Refused, Route, RouteClosed};
 pub use stats::{CoordinatorStats, RouteStats};
 
 use dispatcher::{DispatchConfig, Dispatcher, Timekeeper};
 use stats::RouteCounters;
 
+use crate::pool::PoolRef;
 use crate::supervisor::{ChildSpec, Shutdown, Strategy, Supervisor, SupervisorRef};
 use crate::tasks::{Enqueued, Payload, Task, TaskId, TaskRecord, TaskStatus, TaskStore};
 
@@ -79,7 +79,14 @@ impl CoordinatorBuilder {
         self
     }
 
-    /// Adds a route (usually a worker pool). One route per capability.
+    /// Routes tasks requiring `capability` to a worker pool (as a [`PoolRoute`]). Call inside a
+    /// tokio runtime.
+    pub fn pool(self, capability: impl Into<Arc<str>>, pool: PoolRef) -> Self {
+        let route = PoolRoute::new(capability, pool, self.store.clone());
+        self.route(route)
+    }
+
+    /// Adds a route of your own. One route per capability.
     pub fn route(mut self, route: impl Route) -> Self {
         self.routes.push(Arc::new(route));
         self

@@ -64,6 +64,7 @@ pub use backoff::Backoff;
 pub use error::{LookupError, StartError, SupervisorError, SupervisorExit};
 pub use intensity::RestartIntensity;
 pub use spec::{ChildKind, ChildSpec, DEFAULT_SHUTDOWN, Restart, Shutdown};
+pub(crate) use spec::{ChildRuntime, StartFuture};
 pub use tree::{ChildInfo, Supervisor, SupervisorRef};
 
 /// Which siblings restart together when one child is restarted.

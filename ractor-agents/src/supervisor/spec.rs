@@ -60,13 +60,15 @@ pub(crate) trait ChildRuntime: Send + Sync + 'static {
     fn with_mailbox_capacity(&self, capacity: usize) -> Option<Arc<dyn ChildRuntime>>;
 }
 
-/// Whether a child is an agent or a supervisor.
+/// Whether a child is an agent, a supervisor or a worker pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildKind {
     /// An agent (a worker, in OTP's words).
     Agent,
     /// A nested supervisor.
     Supervisor,
+    /// A worker pool ([`ChildSpec::pool`]): a supervisor of workers plus routing and intake.
+    Pool,
 }
 
 struct AgentChild<A: Agent> {
@@ -260,6 +262,11 @@ impl ChildSpec {
     /// The typed handle of an agent child (`None` if the child is not an `A`).
     pub fn agent_ref<A: Agent>(&self) -> Option<AgentRef<A>> {
         self.runtime.handle().downcast_ref::<AgentRef<A>>().cloned()
+    }
+
+    /// The handle of a worker pool child.
+    pub fn pool_ref(&self) -> Option<crate::pool::PoolRef> {
+        self.runtime.handle().downcast_ref::<crate::pool::PoolRef>().cloned()
     }
 
     /// The handle of a supervisor child.

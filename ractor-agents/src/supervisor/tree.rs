@@ -270,6 +270,14 @@ impl SupervisorRef {
             .ok_or_else(|| LookupError::WrongType { child: path.to_owned(), expected: type_name::<A>() })
     }
 
+    /// The handle of the worker pool at `path` (started with [`ChildSpec::pool`]).
+    pub fn pool(&self, path: &str) -> Result<crate::pool::PoolRef, LookupError> {
+        self.child_handle(path)?
+            .downcast_ref::<crate::pool::PoolRef>()
+            .cloned()
+            .ok_or_else(|| LookupError::WrongType { child: path.to_owned(), expected: "pool" })
+    }
+
     /// The handle of the nested supervisor at `path`.
     pub fn supervisor(&self, path: &str) -> Result<SupervisorRef, LookupError> {
         self.child_handle(path)?

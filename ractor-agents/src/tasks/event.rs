@@ -88,6 +88,14 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
+    /// The lease holder gave the task back untouched (it never ran): Pending again, and the
+    /// lease's attempt is not counted.
+    Released {
+        /// The task.
+        id: TaskId,
+        /// When.
+        at: Timestamp,
+    },
     /// A dead-lettered or failed task went back to Pending with a fresh attempt budget.
     Redriven {
         /// The task.

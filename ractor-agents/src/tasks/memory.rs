@@ -111,6 +111,10 @@ impl TaskStore for MemoryStore {
         self.run(|s, now, ev| s.nack(now, id, token, nack, ev))
     }
 
+    async fn release(&self, id: TaskId, token: LeaseToken) -> Result<(), QueueError> {
+        self.run(|s, now, ev| s.release(now, id, token, ev))
+    }
+
     async fn cancel(&self, id: TaskId) -> Result<TaskRecord, QueueError> {
         self.run(|s, now, ev| s.cancel(now, id, ev))
     }

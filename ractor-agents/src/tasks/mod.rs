@@ -18,6 +18,7 @@
 //! | nack (transient, crash) / lease expiry | Leased, Running | Pending after backoff, or DeadLettered when `attempts == max_attempts` |
 //! | nack (permanent) | Leased, Running | Failed |
 //! | deadline passes | Pending, Leased, Running | DeadLettered |
+//! | release (never ran) | Leased, Running | Pending, `attempts - 1` |
 //! | cancel | Pending, Leased, Running | Cancelled |
 //! | redrive | DeadLettered, Failed | Pending, `attempts = 0`, no deadline |
 //!

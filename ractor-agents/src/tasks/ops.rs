@@ -14,8 +14,10 @@ use super::state::QueueState;
 use super::time::Timestamp;
 
 impl QueueState {
-    /// Adds a task, or returns the id of the task already holding its idempotency key.
+    /// Adds a task, or returns the id of the task already holding its idempotency key. An
+    /// invalid task is refused even when its key is known (as in a batch).
     pub fn enqueue(&mut self, now: Timestamp, task: Task, sink: &mut impl EventSink) -> Result<Enqueued, QueueError> {
+        task.validate()?;
         if let Some(id) = task.idempotency_key.as_ref().and_then(|k| self.idx.idempotency.get(k)) {
             return Ok(Enqueued { id: *id, deduplicated: true });
         }
@@ -129,6 +131,20 @@ impl QueueState {
         let (event, outcome) = self.failure_event(rec, now, failure, nack.retry_after);
         self.commit(event, sink);
         Ok(outcome)
+    }
+
+    /// Gives a leased task back untouched — it was never handed to a worker, or its worker
+    /// never started it: Pending at once, and this lease does not count as an attempt.
+    pub fn release(
+        &mut self,
+        now: Timestamp,
+        id: TaskId,
+        token: LeaseToken,
+        sink: &mut impl EventSink,
+    ) -> Result<(), QueueError> {
+        self.held(id, token)?;
+        self.commit(Event::Released { id, at: now }, sink);
+        Ok(())
     }
 
     /// Cancels a task that has not finished; returns its record. A worker holding it gets

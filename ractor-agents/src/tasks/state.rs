@@ -110,21 +110,21 @@ impl QueueState {
     /// True when a task requiring `capability` could be leased now (retry times that have
     /// passed count, even before the next lease moves them).
     pub fn has_ready(&self, capability: &str, now: Timestamp) -> bool {
+        // Every due retry counts, not only the earliest: that one may be another capability's.
         self.idx.lanes.get(capability).is_some_and(|l| !l.ready.is_empty())
             || self
                 .idx
                 .delayed
-                .first()
-                .is_some_and(|(at, id)| *at <= now && self.tasks.get(id).is_some_and(|r| &*r.capability == capability))
+                .range(..=(now, TaskId(u64::MAX)))
+                .any(|(_, id)| self.tasks.get(id).is_some_and(|r| &*r.capability == capability))
     }
 
     /// The live state as events: replaying them into an empty state rebuilds this one (finished
     /// tasks included, so results and idempotency keys survive compaction).
     pub fn snapshot(&self) -> Vec<Event> {
-        let mut records: Vec<&TaskRecord> = self.tasks.values().map(|r| &**r).collect();
-        records.sort_unstable_by_key(|r| r.id);
+        let (watermark, records) = self.snapshot_parts();
         let mut events = Vec::with_capacity(records.len() + 1);
-        events.push(Event::Watermark { next_id: self.next_id, next_token: self.next_token });
+        events.push(watermark);
         events.extend(records.into_iter().map(|r| Event::Enqueued(Box::new(r.clone()))));
         events
     }
@@ -137,11 +137,13 @@ impl QueueState {
     }
 
     /// What [`snapshot`](Self::snapshot) returns, borrowed instead of cloned: the watermark
-    /// event and the tasks in id order. For a store that encodes them at once (no copy of every
-    /// task while it holds its lock).
+    /// event and the tasks in snapshot order. For a store that encodes them at once (no copy
+    /// of every task while it holds its lock).
     pub(crate) fn snapshot_parts(&self) -> (Event, Vec<&TaskRecord>) {
         let mut records: Vec<&TaskRecord> = self.tasks.values().map(|r| &**r).collect();
-        records.sort_unstable_by_key(|r| r.id);
+        // Unfinished tasks by id, then finished ones in the order they finished: replay rebuilds
+        // the retention queue in event order, and purge stops at its first entry not old enough.
+        records.sort_unstable_by_key(|r| (r.status.is_final().then_some(r.updated_at), r.id));
         (Event::Watermark { next_id: self.next_id, next_token: self.next_token }, records)
     }
 
@@ -195,6 +197,12 @@ impl QueueState {
             }),
             Event::Cancelled { id, at } => self.transition(id, at, |r| {
                 r.status = TaskStatus::Cancelled;
+                r.lease = None;
+            }),
+            Event::Released { id, at } => self.transition(id, at, |r| {
+                r.status = TaskStatus::Pending;
+                r.attempts = r.attempts.saturating_sub(1);
+                r.available_at = at;
                 r.lease = None;
             }),
             Event::Redriven { id, at } => self.transition(id, at, |r| {

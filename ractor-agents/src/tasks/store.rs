@@ -43,6 +43,9 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Gives a task back after a failed attempt.
     async fn nack(&self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError>;
 
+    /// Gives a leased task back untouched (never run): Pending at once, attempt not counted.
+    async fn release(&self, id: TaskId, token: LeaseToken) -> Result<(), QueueError>;
+
     /// Cancels an unfinished task; returns its record.
     async fn cancel(&self, id: TaskId) -> Result<TaskRecord, QueueError>;
 

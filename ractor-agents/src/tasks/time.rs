@@ -16,6 +16,8 @@ pub struct Timestamp(pub u64);
 
 impl Timestamp {
     /// The time `d` after this one (saturating).
+    // Not `ops::Add`: it saturates, where `+` on times would be expected to overflow loudly.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, d: Duration) -> Self {
         Self(self.0.saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)))
     }

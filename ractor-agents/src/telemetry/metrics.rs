@@ -202,3 +202,25 @@ impl DepthGauges {
         gauge.set(n as f64);
     }
 }
+
+/// Metric names of worker pools. See `docs/observability/metrics.md`.
+pub mod pool_names {
+    /// Gauge: a pool's workers by state. Labels: `pool`, `state` (`idle`, `busy`, `draining`).
+    /// Sampled by the pool every tick (100 ms by default), not on every job.
+    pub const POOL_WORKERS: &str = "ractor_agents_pool_workers";
+    /// Counter: jobs that ended. Labels: `pool`, `outcome` (`succeeded`, `failed`, `abandoned`).
+    pub const POOL_JOBS: &str = "ractor_agents_pool_jobs_total";
+    /// Histogram (seconds): how long a job's handler ran (succeeded and failed jobs). Labels: `pool`.
+    pub const POOL_JOB_DURATION: &str = "ractor_agents_pool_job_duration_seconds";
+    /// Counter: jobs refused at submit and handed back to the caller. Labels: `pool`, `reason`
+    /// (`overloaded`, `no_capable_worker`, `closed`).
+    pub const POOL_JOBS_REJECTED: &str = "ractor_agents_pool_jobs_rejected_total";
+    /// Counter: workers added or drained by the autoscaler. Labels: `pool`, `direction` (`up`, `down`).
+    pub const POOL_SCALE_EVENTS: &str = "ractor_agents_pool_scale_events_total";
+    /// Counter: a store-backed job's report found its lease gone (it expired and the task was
+    /// handed out again, or it was cancelled). Labels: `capability`, `operation` (`ack`, `nack`, `extend`).
+    pub const POOL_LEASE_LOST: &str = "ractor_agents_pool_lease_lost_total";
+    /// Counter: a store-backed job's report failed for another reason (storage down, store closed);
+    /// the lease runs out and the task is retried. Labels: `capability`, `operation`.
+    pub const POOL_STORE_REPORT_ERRORS: &str = "ractor_agents_pool_store_report_errors_total";
+}

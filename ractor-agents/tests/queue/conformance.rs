@@ -3,7 +3,7 @@
 //! A backend's test file does `mod queue; queue_conformance!(make_store);` where
 //! `make_store(clock: ManualClock) -> Fixture`. Each case gets a fresh store on a manual clock
 //! starting at `START`.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::any::Any;
 use std::sync::Arc;
@@ -139,6 +139,18 @@ pub async fn a_transient_nack_retries_after_backoff_then_dead_letters_when_attem
     let rec = f.store.get(id).await.unwrap().unwrap();
     assert_eq!(rec.status, TaskStatus::DeadLettered);
     assert_eq!(rec.failure.unwrap().attempt, 3);
+}
+
+pub async fn a_released_task_is_pending_at_once_without_its_attempt_counted(f: Fixture) {
+    let id = f.store.enqueue(Task::new("t", "x").retry(no_jitter(2))).await.unwrap().id;
+    for _ in 0..5 {
+        let lease = lease_one(&f, "t").await.unwrap();
+        f.store.release(id, lease.token).await.unwrap();
+        let rec = f.store.get(id).await.unwrap().unwrap();
+        assert_eq!((rec.status, rec.attempts), (TaskStatus::Pending, 0));
+        let stale = f.store.release(id, lease.token).await;
+        assert!(matches!(stale, Err(QueueError::LeaseLost { .. })), "{stale:?}");
+    }
 }
 
 pub async fn a_permanent_nack_fails_the_task_at_once(f: Fixture) {
@@ -302,6 +314,7 @@ macro_rules! queue_conformance {
             an_acked_task_succeeds_and_is_never_leased_again,
             a_stale_lease_token_is_refused_after_the_task_was_handed_out_again,
             a_transient_nack_retries_after_backoff_then_dead_letters_when_attempts_are_spent,
+            a_released_task_is_pending_at_once_without_its_attempt_counted,
             a_permanent_nack_fails_the_task_at_once,
             retry_after_overrides_the_backoff,
             an_expired_lease_returns_the_task_to_pending_with_its_attempt_counted,

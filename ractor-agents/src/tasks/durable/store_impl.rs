@@ -46,6 +46,10 @@ impl TaskStore for DurableStore {
         self.run("nack", |s, now, ev| s.nack(now, id, token, nack, ev)).await?
     }
 
+    async fn release(&self, id: TaskId, token: LeaseToken) -> Result<(), QueueError> {
+        self.run("release", |s, now, ev| s.release(now, id, token, ev)).await?
+    }
+
     async fn cancel(&self, id: TaskId) -> Result<TaskRecord, QueueError> {
         self.run("cancel", |s, now, ev| s.cancel(now, id, ev)).await?
     }
