@@ -1,5 +1,5 @@
 //! The durable task queue on the workload, beside its peers in the same run: the same
-//! store with leases that wait for their own record, without preallocated segments
+//! store with leases that do not wait for their own record, without preallocated segments
 //! (appending), with fdatasync off (what the disk costs), and the memory store (the queue's own
 //! CPU cost, the ceiling). See `BENCHMARKS.md`, section "Durable task queue".
 //!
@@ -67,10 +67,10 @@ fn durable_no_sync(dir: &std::path::Path) -> Arc<dyn QueueUnderTest> {
     Arc::new(TaskStoreQueue::durable("durable (no fsync)", Arc::new(store)))
 }
 
-fn durable_leases(dir: &std::path::Path) -> Arc<dyn QueueUnderTest> {
+fn leases_not_awaited(dir: &std::path::Path) -> Arc<dyn QueueUnderTest> {
     let store =
-        DurableStore::open_with(dir, DurableOptions::default().durable_leases(true)).expect("open the durable store");
-    Arc::new(TaskStoreQueue::durable("durable (durable leases)", Arc::new(store)))
+        DurableStore::open_with(dir, DurableOptions::default().durable_leases(false)).expect("open the durable store");
+    Arc::new(TaskStoreQueue::durable("durable (leases not awaited)", Arc::new(store)))
 }
 
 fn durable_append(dir: &std::path::Path) -> Arc<dyn QueueUnderTest> {
@@ -93,7 +93,7 @@ fn main() {
     );
     let peers: [(&str, Peer); 5] = [
         ("durable", durable),
-        ("leases", durable_leases),
+        ("leases", leases_not_awaited),
         ("append", durable_append),
         ("nosync", durable_no_sync),
         ("memory", memory),

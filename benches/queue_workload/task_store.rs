@@ -8,7 +8,7 @@ use ractor_agents::tasks::{DurableStore, LeaseRequest, LeaseToken, Payload, Task
 
 use super::{CommitStats, Leased, QueueError, QueueUnderTest};
 
-/// A `TaskStore` under the workload: tasks of one capability, acks of a batch sent concurrently.
+/// A `TaskStore` under the workload: tasks of one capability, the acks of a batch awaited together.
 pub struct TaskStoreQueue {
     name: String,
     store: Arc<dyn TaskStore>,
@@ -57,14 +57,10 @@ impl QueueUnderTest for TaskStoreQueue {
     }
 
     async fn ack(&self, tasks: Vec<Leased>) -> Result<(), QueueError> {
-        let mut acks = tokio::task::JoinSet::new();
-        for task in tasks {
-            let store = self.store.clone();
-            acks.spawn(async move { store.ack(TaskId(task.id), LeaseToken(task.token), Payload::default()).await });
-        }
-        while let Some(done) = acks.join_next().await {
-            done??;
-        }
+        // Concurrently, in this task (a task per ack would cost a spawn each).
+        let acks =
+            tasks.into_iter().map(|task| self.store.ack(TaskId(task.id), LeaseToken(task.token), Payload::default()));
+        futures::future::try_join_all(acks).await?;
         Ok(())
     }
 

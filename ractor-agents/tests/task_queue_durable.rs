@@ -22,17 +22,17 @@ async fn durable(clock: ManualClock) -> Fixture {
 
 queue_conformance!(durable);
 
-/// The same suite with leases that wait for their own record.
-mod durable_leases {
+/// The same suite with leases that do not wait for their own record.
+mod leases_not_awaited {
     use super::*;
 
-    async fn durable_leases(clock: ManualClock) -> Fixture {
+    async fn leases_not_awaited(clock: ManualClock) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = DurableStore::open_with(dir.path(), options(&clock).durable_leases(true)).expect("open");
+        let store = DurableStore::open_with(dir.path(), options(&clock).durable_leases(false)).expect("open");
         Fixture { store: Arc::new(store), clock, guard: Box::new(dir) }
     }
 
-    queue_conformance!(durable_leases);
+    queue_conformance!(leases_not_awaited);
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //! acknowledged ack. The parent kills it with SIGKILL at seeded random moments, reopens the store
 //! after each kill and checks: every acknowledged enqueue is there, every acknowledged ack left
 //! its task Succeeded (never Pending or Leased again), and no task was completed twice across
-//! all the children. Seed: `RACTOR_AGENTS_CRASH_SEED` (printed on failure).
+//! all the children. Every other child runs with leases that do not wait for their own record.
+//! Seed: `RACTOR_AGENTS_CRASH_SEED` (printed on failure).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -24,6 +25,9 @@ use rand::{RngExt, SeedableRng};
 const TEST_NAME: &str = "acknowledged_work_survives_repeated_kill_9";
 /// Set in the child's environment: the data directory it works on.
 const CHILD_DIR: &str = "RACTOR_AGENTS_CRASH_CHILD_DIR";
+/// Set in the child's environment: `1` when its leases must not wait for their own record
+/// (every other child), so both lease modes are killed under load.
+const CHILD_LEASES_NOT_AWAITED: &str = "RACTOR_AGENTS_CRASH_LEASES_NOT_AWAITED";
 const KILLS: usize = 24;
 /// The child stops by itself after this, in case the parent never kills it.
 const CHILD_LIFETIME: Duration = Duration::from_secs(20);
@@ -120,6 +124,7 @@ fn run_child_until_killed(dir: &Path, run_for: Duration, seed: u64, round: usize
     let mut child = Command::new(exe)
         .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir)
+        .env(CHILD_LEASES_NOT_AWAITED, if round % 2 == 1 { "1" } else { "0" })
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -164,7 +169,9 @@ fn run_child_until_killed(dir: &Path, run_for: Duration, seed: u64, round: usize
 fn child(dir: &Path) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let store = Arc::new(DurableStore::open_with(dir, options()).expect("child: open"));
+        let not_awaited = std::env::var(CHILD_LEASES_NOT_AWAITED).is_ok_and(|v| v == "1");
+        let options = options().durable_leases(!not_awaited);
+        let store = Arc::new(DurableStore::open_with(dir, options).expect("child: open"));
         say("READY");
         let mut workers = tokio::task::JoinSet::new();
         for producer in 0..16 {

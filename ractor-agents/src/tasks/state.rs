@@ -136,12 +136,9 @@ impl QueueState {
     /// The live state as events: replaying them into an empty state rebuilds this one (finished
     /// tasks included, so results and idempotency keys survive compaction).
     pub fn snapshot(&self) -> Vec<Event> {
-        let mut records: Vec<&TaskRecord> = self.tasks.values().map(|r| &**r).collect();
-        // Unfinished tasks by id, then finished ones in the order they finished: replay rebuilds
-        // the retention queue in event order, and purge stops at its first entry not old enough.
-        records.sort_unstable_by_key(|r| (r.status.is_final().then_some(r.updated_at), r.id));
+        let (watermark, records) = self.snapshot_parts();
         let mut events = Vec::with_capacity(records.len() + 1);
-        events.push(Event::Watermark { next_id: self.next_id, next_token: self.next_token });
+        events.push(watermark);
         events.extend(records.into_iter().map(|r| Event::Enqueued(Box::new(r.clone()))));
         events
     }
@@ -151,6 +148,17 @@ impl QueueState {
     /// that found nothing only need waking then.
     pub fn take_became_ready(&mut self) -> bool {
         std::mem::take(&mut self.idx.became_ready)
+    }
+
+    /// What [`snapshot`](Self::snapshot) returns, borrowed instead of cloned: the watermark
+    /// event and the tasks in snapshot order. For a store that encodes them at once (no copy
+    /// of every task while it holds its lock).
+    pub(crate) fn snapshot_parts(&self) -> (Event, Vec<&TaskRecord>) {
+        let mut records: Vec<&TaskRecord> = self.tasks.values().map(|r| &**r).collect();
+        // Unfinished tasks by id, then finished ones in the order they finished: replay rebuilds
+        // the retention queue in event order, and purge stops at its first entry not old enough.
+        records.sort_unstable_by_key(|r| (r.status.is_final().then_some(r.updated_at), r.id));
+        (Event::Watermark { next_id: self.next_id, next_token: self.next_token }, records)
     }
 
     /// Records `event` in `sink`, then applies it.

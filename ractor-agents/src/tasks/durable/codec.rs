@@ -5,7 +5,7 @@
 
 use bincode::config::{Configuration, standard};
 
-use crate::tasks::Event;
+use crate::tasks::{Event, TaskRecord};
 
 /// The format byte this build writes and the newest it reads.
 const EVENT_FORMAT: u8 = 1;
@@ -20,6 +20,19 @@ pub(super) fn encode(event: &Event, out: &mut Vec<u8>) -> Result<(), String> {
     out.push(EVENT_FORMAT);
     bincode::serde::encode_into_std_write(event, out, config()).map(drop).map_err(|e| e.to_string())
 }
+
+/// Encodes `Event::Enqueued(record)` into `out` (cleared first) from a borrowed record: the
+/// same bytes as [`encode`] gives for that event (bincode writes an enum variant as its index,
+/// a varint, then the content; `Enqueued` is variant 0 and a `Box` is written as its content).
+pub(super) fn encode_enqueued(record: &TaskRecord, out: &mut Vec<u8>) -> Result<(), String> {
+    out.clear();
+    out.push(EVENT_FORMAT);
+    out.push(ENQUEUED_VARIANT);
+    bincode::serde::encode_into_std_write(record, out, config()).map(drop).map_err(|e| e.to_string())
+}
+
+/// `Event::Enqueued`'s variant index, as bincode's varint (one byte below 251).
+const ENQUEUED_VARIANT: u8 = 0;
 
 /// Decodes a record written by [`encode`].
 pub(super) fn decode(record: &[u8]) -> Result<Event, String> {
@@ -41,13 +54,29 @@ pub(super) fn decode(record: &[u8]) -> Result<Event, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::{Task, TaskId, Timestamp};
+    use crate::tasks::{LeaseInfo, LeaseToken, Payload, Task, TaskId, TaskStatus, Timestamp};
+
+    fn full_record() -> TaskRecord {
+        let mut record = Task::new("resize", "a.png")
+            .priority(3)
+            .idempotency_key("key-1")
+            .into_record(TaskId(7), Timestamp(42))
+            .expect("valid task");
+        record.status = TaskStatus::Succeeded;
+        record.attempts = 2;
+        record.result = Some(Payload::from("done"));
+        record.lease = Some(LeaseInfo {
+            token: LeaseToken(300),
+            worker: Some("pool/3".into()),
+            expires_at: Timestamp(99),
+            leased_at: Timestamp(50),
+        });
+        record
+    }
 
     #[test]
     fn every_event_round_trips_and_a_newer_format_is_refused() {
-        let record =
-            Task::new("resize", "a.png").priority(3).into_record(TaskId(7), Timestamp(42)).expect("valid task");
-        let event = Event::Enqueued(Box::new(record));
+        let event = Event::Enqueued(Box::new(full_record()));
         let mut bytes = Vec::new();
         encode(&event, &mut bytes).expect("encode");
         assert_eq!(decode(&bytes), Ok(event));
@@ -55,5 +84,15 @@ mod tests {
         assert!(decode(&bytes).is_err_and(|e| e.contains("newer")));
         assert!(decode(&[]).is_err());
         assert!(decode(&[EVENT_FORMAT, 0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn a_borrowed_record_encodes_exactly_as_its_enqueued_event() {
+        for record in [full_record(), Task::new("a", "").into_record(TaskId(1), Timestamp(0)).expect("valid")] {
+            let (mut owned, mut borrowed) = (Vec::new(), Vec::new());
+            encode_enqueued(&record, &mut borrowed).expect("encode");
+            encode(&Event::Enqueued(Box::new(record)), &mut owned).expect("encode");
+            assert_eq!(borrowed, owned);
+        }
     }
 }

@@ -14,11 +14,12 @@
 //!   everything the reply may depend on was: a reply waits for the journal's head, not only its
 //!   own events). An acknowledged enqueue survives `kill -9` and power loss; an acknowledged ack
 //!   is never redelivered.
-//! * **Leases.** A lease answers once the tasks it hands out are durable (with everything else
-//!   logged before it), but not its own lease record: if the process dies before that record
-//!   reaches the disk, the task is simply Pending again after a restart and is leased anew —
-//!   what an expired lease does anyway (at-least-once). This spares consumers one sync per
-//!   lease. [`DurableOptions::durable_leases`] makes leases wait for their own record too.
+//! * **Leases** answer once their own lease record is durable too, like every other operation.
+//!   [`DurableOptions::durable_leases(false)`](DurableOptions::durable_leases) relaxes that: a
+//!   lease then answers once the tasks it hands out (and everything logged before it) are
+//!   durable, not its own record — if the process dies before that record reaches the disk, the
+//!   task is Pending again after the restart and is leased anew, as after an expired lease
+//!   (at-least-once). It saves a consumer that leases small batches one sync per lease.
 //! * **Group commit.** Concurrent operations share fdatasyncs, so throughput grows with
 //!   concurrency while latency stays about one sync.
 //! * **Recovery** replays the journal into a fresh [`QueueState`] through the same `apply` as
@@ -82,7 +83,7 @@ struct Inner {
     signals: Signals,
     clock: Arc<dyn Clock>,
     compact_after_bytes: u64,
-    /// Leases reply only once their own events are durable too.
+    /// Leases reply only once their own events are durable too (the default).
     durable_leases: bool,
     dir: PathBuf,
 }
