@@ -213,6 +213,10 @@ impl<E: CommitEngine> Writer<E> {
             }
             let served = self.serve_waiters(&mut waiting, &mut batch, now);
             if batch.records() == 0 {
+                // Nothing to write: only refused acks (and no enqueue) can be waiting for an answer.
+                for (reply, refused) in acked {
+                    let _ = reply.send(refused.map_or(Ok(()), Err));
+                }
                 continue;
             }
             if self.commit(batch, served, enqueued, acked).is_err() {
@@ -236,7 +240,13 @@ impl<E: CommitEngine> Writer<E> {
         let mut requests = Vec::new();
         let servable = !waiting.is_empty() && self.schedule.has_ready();
         if !servable {
-            let first = match waiting.iter().map(|w| w.until).min() {
+            // A waiting lease is answered when its wait ends, or earlier when a lease runs out and
+            // its task can be handed over.
+            let wake = waiting.iter().map(|w| w.until).min().map(|until| match self.schedule.next_deadline() {
+                Some(deadline) => until.min(deadline),
+                None => until,
+            });
+            let first = match wake {
                 Some(until) => match receiver.recv_timeout(until.saturating_duration_since(Instant::now())) {
                     Ok(request) => Some(request),
                     Err(mpsc::RecvTimeoutError::Timeout) => None,

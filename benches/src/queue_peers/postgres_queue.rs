@@ -37,6 +37,9 @@ pub const DEFAULT_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=tes
 /// Enqueues in one `INSERT` at most.
 const MAX_INSERT_ROWS: usize = 1_024;
 
+/// How often expired leases are returned to the ready rows, at most.
+const REAP_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Where and with how many connections.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
@@ -192,7 +195,7 @@ impl PostgresQueue {
     /// Returns tasks whose lease ran out to the ready rows, at most once a second.
     async fn reap_expired_leases(&self) -> Result<(), QueueError> {
         let Ok(mut last) = self.last_reap.try_lock() else { return Ok(()) };
-        if last.elapsed() < Duration::from_secs(1) {
+        if last.elapsed() < REAP_INTERVAL {
             return Ok(());
         }
         *last = Instant::now();
@@ -270,12 +273,12 @@ impl DurableQueue for PostgresQueue {
     }
 
     async fn lease(&self, max: usize, lease_for: Duration, wait: Duration) -> Result<Vec<LeasedTask>, QueueError> {
-        self.reap_expired_leases().await?;
         let deadline = tokio::time::Instant::now() + wait;
         let connection = self.pick(&self.leases);
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         let seconds = lease_for.as_secs_f64();
         loop {
+            self.reap_expired_leases().await?;
             // Registered before the query, so an insert committed while it runs still wakes us.
             let mut inserted = pin!(self.inserted.notified());
             inserted.as_mut().enable();
@@ -290,9 +293,12 @@ impl DurableQueue for PostgresQueue {
                 self.records.fetch_add(tasks.len() as u64, Ordering::Relaxed);
                 return Ok(tasks.into_iter().map(|(_, task)| task).collect());
             }
-            if tokio::time::timeout_at(deadline, inserted).await.is_err() {
+            if tokio::time::Instant::now() >= deadline {
                 return Ok(Vec::new());
             }
+            // Wake for the next insert, or within a second to hand over a lease that ran out.
+            let recheck = deadline.min(tokio::time::Instant::now() + REAP_INTERVAL);
+            let _ = tokio::time::timeout_at(recheck, inserted).await;
         }
     }
 

@@ -68,6 +68,11 @@ impl Schedule {
         }
     }
 
+    /// When the earliest lease runs out, if any is out.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(deadline, _)| *deadline)
+    }
+
     /// Makes every task whose lease ran out by `now` ready again; returns how many.
     pub(crate) fn reclaim_expired(&mut self, now: Instant) -> usize {
         let mut reclaimed = 0;
