@@ -5,8 +5,8 @@
 //! ```text
 //! cargo bench -p ractor-agents-benches --bench durable_queue -- <peer>...
 //!     peers: postgres redb sqlite fjall disk, or all (the default)
-//!     [--tasks 200000] [--seconds 15] [--producers 16] [--in-flight 64] [--consumers 4]
-//!     [--lease-batch 256] [--runs 3] [--sync-leases] [--dir <data dir parent>] [--pg-inserters 4]
+//!     [--tasks 2000000] [--seconds 15] [--producers 16] [--in-flight 64] [--consumers 4]
+//!     [--lease-batch 1024] [--runs 3] [--sync-leases] [--dir <data dir parent>] [--pg-inserters 4]
 //! ```
 //!
 //! Each run opens a fresh queue (a new data directory under `--dir`, default the system temp dir,
@@ -121,8 +121,10 @@ fn main() {
                     reports.push(report);
                 }
                 Err(RunError::Queue(QueueError::Postgres(error))) if o.smoke && !services_required() => {
-                    println!("  {peer}: skipped, PostgreSQL does not answer ({error}); set {} to choose a server", 
-                        ractor_agents_benches::queue_peers::postgres_queue::URL_VARIABLE);
+                    println!(
+                        "  {peer}: skipped, PostgreSQL does not answer ({error}); set {} to choose a server",
+                        ractor_agents_benches::queue_peers::postgres_queue::URL_VARIABLE
+                    );
                     break;
                 }
                 Err(error) => panic!("{peer} run {run} failed: {error}"),
@@ -242,7 +244,8 @@ fn services_required() -> bool {
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "?".into(), |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "?".into(), |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 /// The file system type and device of the mount holding `dir` (from `/proc/self/mounts`).

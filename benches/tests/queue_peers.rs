@@ -2,6 +2,8 @@
 //! like with like: priority then FIFO order, one holder per lease, tokens checked on ack, waiting
 //! leases woken by enqueues, expired leases handed out again, and (embedded peers) tasks that
 //! survive a reopen while leases do not.
+// Test helpers outside `#[test]` functions unwrap too: a failure here is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -97,7 +99,8 @@ async fn an_expired_lease_hands_the_task_out_again_under_a_new_token(queue: Arc<
 }
 
 async fn the_workload_completes_every_task_once(queue: Arc<dyn DurableQueue>) {
-    let shape = Workload { tasks: 3_000, producers: 4, in_flight: 16, consumers: 2, lease_batch: 64, ..Default::default() };
+    let shape =
+        Workload { tasks: 3_000, producers: 4, in_flight: 16, consumers: 2, lease_batch: 64, ..Default::default() };
     let report = workload::run(queue, &shape).await.unwrap();
     assert_eq!((report.enqueued, report.completed), (3_000, 3_000));
     assert_eq!(report.latency.len(), 3_000);
@@ -143,14 +146,18 @@ macro_rules! contract {
 
 macro_rules! every_property {
     ($peer:ident, $variant:expr) => {
-        contract!($peer, $variant, [
-            leases_take_the_highest_priority_first_then_the_earliest,
-            a_leased_task_is_not_leased_again_while_its_lease_holds,
-            an_ack_under_a_wrong_token_is_refused,
-            a_waiting_lease_gets_a_task_enqueued_while_it_waits,
-            an_expired_lease_hands_the_task_out_again_under_a_new_token,
-            the_workload_completes_every_task_once
-        ]);
+        contract!(
+            $peer,
+            $variant,
+            [
+                leases_take_the_highest_priority_first_then_the_earliest,
+                a_leased_task_is_not_leased_again_while_its_lease_holds,
+                an_ack_under_a_wrong_token_is_refused,
+                a_waiting_lease_gets_a_task_enqueued_while_it_waits,
+                an_expired_lease_hands_the_task_out_again_under_a_new_token,
+                the_workload_completes_every_task_once
+            ]
+        );
     };
 }
 

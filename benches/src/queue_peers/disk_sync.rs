@@ -80,7 +80,8 @@ pub fn overwrite_then_fdatasync(dir: &Path, span: Duration) -> Result<SyncRate, 
 /// Zero-fills the file for real (not `fallocate`: unwritten extents would make the first write of
 /// each block a metadata change again) and syncs it, size included.
 fn preallocate(path: &Path) -> Result<File, QueueError> {
-    let mut file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(path).map_err(io(path))?;
+    let mut file =
+        OpenOptions::new().create(true).truncate(true).read(true).write(true).open(path).map_err(io(path))?;
     let chunk = vec![0_u8; 1 << 20];
     for _ in 0..(PREALLOCATED_BYTES / chunk.len() as u64) {
         file.write_all(&chunk).map_err(io(path))?;

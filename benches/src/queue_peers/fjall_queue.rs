@@ -2,7 +2,7 @@
 //! batch, committed with `PersistMode::SyncData` (the journal is fdatasynced before `commit`
 //! returns).
 //!
-//! One keyspace, big-endian task id → [task record](super::task_record). An enqueue inserts a
+//! One keyspace, big-endian task id → task record (a fixed header with priority, attempts, lease token and deadline, then the payload). An enqueue inserts a
 //! record, a lease rewrites it (token, deadline, attempts), an ack removes it; the ready order is
 //! kept in memory by the writer (see [`group_commit`](super::group_commit)). fjall's own write
 //! path holds the journal lock through the fsync, so concurrent writers would queue one fsync
@@ -31,7 +31,8 @@ struct FjallEngine {
 }
 
 fn id_from_key(key: &[u8]) -> Result<TaskId, QueueError> {
-    let bytes: [u8; 8] = key.try_into().map_err(|_| QueueError::CorruptRecord { id: 0, reason: "a key is not 8 bytes" })?;
+    let bytes: [u8; 8] =
+        key.try_into().map_err(|_| QueueError::CorruptRecord { id: 0, reason: "a key is not 8 bytes" })?;
     Ok(TaskId::from_be_bytes(bytes))
 }
 

@@ -1,7 +1,7 @@
 //! One writer thread that batches every request waiting for it into one transaction per commit:
 //! the group commit shared by the embedded peers (redb, SQLite, fjall).
 //!
-//! Each turn the writer takes every request queued (up to [`MAX_REQUESTS_PER_COMMIT`]), writes
+//! Each turn the writer takes every request queued (up to 8,192), writes
 //! the enqueues, the leases and the acks into one transaction, commits it (one fsync), and then
 //! answers. A task becomes ready for leasing only after its enqueue's commit, so no consumer ever
 //! sees a task that a crash could take back. A lease request that finds nothing ready waits in the
@@ -24,7 +24,8 @@ use super::{Ack, CommitStats, DurableQueue, LeasedTask, QueueError, QueueOptions
 /// Requests beyond this wait for the next commit, bounding one transaction's size.
 pub(crate) const MAX_REQUESTS_PER_COMMIT: usize = 8_192;
 
-/// A lease written into the current transaction.
+/// A lease written into the current transaction. The marks of one lease call are adjacent and
+/// share their token and deadline.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LeaseMark {
     pub(crate) id: TaskId,
@@ -274,9 +275,8 @@ impl<E: CommitEngine> Writer<E> {
             let Some(waiter) = waiting.pop_front() else { break };
             let start = batch.leases.len();
             let deadline_ms = wall_now_ms + waiter.lease_for.as_millis() as u64;
-            for (id, token) in self.schedule.take(waiter.max, waiter.lease_for, now) {
-                batch.leases.push(LeaseMark { id, token, deadline_ms });
-            }
+            let (token, ids) = self.schedule.take(waiter.max, waiter.lease_for, now);
+            batch.leases.extend(ids.into_iter().map(|id| LeaseMark { id, token, deadline_ms }));
             served.push(Served { reply: waiter.reply, marks: start..batch.leases.len() });
         }
         let mut still_waiting = VecDeque::with_capacity(waiting.len());

@@ -31,13 +31,13 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use ractor_agents_benches::queue_peers::{sqlite_queue::SqliteQueue, workload, DurableQueue, QueueOptions};
+//! use ractor_agents_benches::queue_peers::{sqlite_queue, workload, DurableQueue, QueueOptions};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 //! let report = runtime.block_on(async {
-//!     let queue: Arc<dyn DurableQueue> = Arc::new(SqliteQueue::open(dir.path(), QueueOptions::default())?);
+//!     let queue: Arc<dyn DurableQueue> = Arc::new(sqlite_queue::open(dir.path(), QueueOptions::default())?);
 //!     let shape = workload::Workload { tasks: 2_000, producers: 4, in_flight: 8, consumers: 2, ..Default::default() };
 //!     let report = workload::run(queue.clone(), &shape).await?;
 //!     queue.close().await?;
@@ -122,16 +122,10 @@ impl CommitStats {
 }
 
 /// Choices every peer honours the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueOptions {
     /// Answer a lease only once it is durable (default: answer before its commit's fsync).
     pub sync_leases: bool,
-}
-
-impl Default for QueueOptions {
-    fn default() -> Self {
-        QueueOptions { sync_leases: false }
-    }
 }
 
 /// A durable priority task queue with leases, as the benchmark sees it.
@@ -177,6 +171,12 @@ pub enum QueueError {
     /// PostgreSQL refused an operation or could not be reached.
     #[error("PostgreSQL failed: {0} (check RACTOR_AGENTS_POSTGRES_URL and that the server runs)")]
     Postgres(#[from] tokio_postgres::Error),
+    /// SQLite would not switch to WAL mode.
+    #[error("SQLite stayed in journal mode {mode:?} instead of WAL; put the data directory on a local file system")]
+    SqliteNotWal {
+        /// The mode SQLite reported.
+        mode: String,
+    },
     /// A file operation failed.
     #[error("I/O on {path}: {source}")]
     Io {

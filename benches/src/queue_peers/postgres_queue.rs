@@ -148,7 +148,8 @@ impl PostgresQueue {
             "DELETE FROM {table} AS t USING unnest($1::int8[], $2::int8[]) AS a(id, token)
              WHERE t.id = a.id AND t.lease_token = a.token RETURNING t.id"
         );
-        let lease_setup = if queue.sync_leases { "SET synchronous_commit = on" } else { "SET synchronous_commit = off" };
+        let lease_setup =
+            if queue.sync_leases { "SET synchronous_commit = on" } else { "SET synchronous_commit = off" };
         let mut leases = Vec::new();
         for _ in 0..options.lease_connections.max(1) {
             leases.push(prepared(&options.url, lease_setup, &lease).await?);
@@ -166,7 +167,12 @@ impl PostgresQueue {
         for _ in 0..options.inserters.max(1) {
             let connection = Arc::new(prepared(&options.url, "SET synchronous_commit = on", &insert).await?);
             insert_connections.push(connection.clone());
-            let inserter = Inserter { connection, receiver: receiver.clone(), inserted: inserted.clone(), records: records.clone() };
+            let inserter = Inserter {
+                connection,
+                receiver: receiver.clone(),
+                inserted: inserted.clone(),
+                records: records.clone(),
+            };
             inserters.push(tokio::spawn(inserter.run()));
         }
         let wal_syncs_at_open = wal_syncs(&admin).await?;
@@ -287,7 +293,9 @@ impl DurableQueue for PostgresQueue {
             if !rows.is_empty() {
                 let mut tasks: Vec<(i16, LeasedTask)> = rows
                     .iter()
-                    .map(|row| (row.get(1), LeasedTask { id: row.get::<_, i64>(0) as TaskId, token, payload: row.get(2) }))
+                    .map(|row| {
+                        (row.get(1), LeasedTask { id: row.get::<_, i64>(0) as TaskId, token, payload: row.get(2) })
+                    })
                     .collect();
                 tasks.sort_unstable_by_key(|(priority, task)| (std::cmp::Reverse(*priority), task.id));
                 self.records.fetch_add(tasks.len() as u64, Ordering::Relaxed);

@@ -1,7 +1,7 @@
 //! redb 5 behind one group-committing writer: one write transaction per batch, committed with
 //! `Durability::Immediate` (redb's default: durable when `commit` returns).
 //!
-//! One table, task id → [task record](super::task_record). An enqueue inserts a record, a lease
+//! One table, task id → task record (a fixed header with priority, attempts, lease token and deadline, then the payload). An enqueue inserts a record, a lease
 //! rewrites it (token, deadline, attempts), an ack removes it; the ready order is kept in memory by
 //! the writer (see [`group_commit`](super::group_commit)).
 

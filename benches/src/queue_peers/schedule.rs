@@ -41,19 +41,20 @@ impl Schedule {
         !self.ready.is_empty()
     }
 
-    /// Leases up to `max` ready tasks in order; each gets its own token.
-    pub(crate) fn take(&mut self, max: usize, lease_for: Duration, now: Instant) -> Vec<(TaskId, u64)> {
+    /// Leases up to `max` ready tasks in order under one new token (a task and a token name one
+    /// lease: the same task leased again gets another token).
+    pub(crate) fn take(&mut self, max: usize, lease_for: Duration, now: Instant) -> (u64, Vec<TaskId>) {
         let deadline = now + lease_for;
+        let token = self.next_token;
+        self.next_token = self.next_token.wrapping_add(1);
         let mut taken = Vec::with_capacity(max.min(self.ready.len()));
         while taken.len() < max {
             let Some((Reverse(priority), id)) = self.ready.pop_first() else { break };
-            let token = self.next_token;
-            self.next_token = self.next_token.wrapping_add(1);
             self.leased.insert(id, Lease { token, deadline, priority });
             self.deadlines.insert((deadline, id));
-            taken.push((id, token));
+            taken.push(id);
         }
-        taken
+        (token, taken)
     }
 
     /// Ends the lease `ack` names; the task is then gone.
@@ -102,7 +103,7 @@ mod tests {
         for (id, priority) in [(1, 0), (2, 5), (3, 0), (4, 5), (5, 9)] {
             schedule.add_ready(id, priority);
         }
-        let ids: Vec<TaskId> = schedule.take(10, LONG, Instant::now()).into_iter().map(|(id, _)| id).collect();
+        let (_, ids) = schedule.take(10, LONG, Instant::now());
         assert_eq!(ids, [5, 2, 4, 1, 3]);
     }
 
@@ -111,8 +112,9 @@ mod tests {
         let mut schedule = Schedule::new(1);
         schedule.add_ready(1, 0);
         let now = Instant::now();
-        let [(id, token)] = schedule.take(5, LONG, now)[..] else { panic!("one task leased") };
-        assert!(schedule.take(5, LONG, now).is_empty());
+        let (token, taken) = schedule.take(5, LONG, now);
+        let [id] = taken[..] else { panic!("one task leased") };
+        assert!(schedule.take(5, LONG, now).1.is_empty());
         schedule.complete(Ack { id, token }).unwrap();
         assert!(!schedule.has_ready());
         assert!(matches!(schedule.complete(Ack { id, token }), Err(QueueError::LeaseNotHeld { .. })));
@@ -123,12 +125,12 @@ mod tests {
         let mut schedule = Schedule::new(1);
         schedule.add_ready(7, 3);
         let now = Instant::now();
-        let first = schedule.take(1, Duration::from_millis(10), now);
+        let (first_token, _) = schedule.take(1, Duration::from_millis(10), now);
         assert_eq!(schedule.reclaim_expired(now + Duration::from_millis(11)), 1);
-        let second = schedule.take(1, LONG, now);
-        assert_eq!(second[0].0, 7);
-        assert_ne!(second[0].1, first[0].1);
-        let stale = Ack { id: 7, token: first[0].1 };
+        let (second_token, taken) = schedule.take(1, LONG, now);
+        assert_eq!(taken, [7]);
+        assert_ne!(second_token, first_token);
+        let stale = Ack { id: 7, token: first_token };
         assert!(matches!(schedule.complete(stale), Err(QueueError::LeaseNotHeld { id: 7, .. })));
     }
 }

@@ -51,8 +51,10 @@ impl Default for Workload {
             producers: 16,
             in_flight: 64,
             consumers: 4,
-            lease_batch: 256,
-            tasks: 200_000,
+            // As many as all producers keep in flight: consumers never cap what the producers
+            // could sustain, and the backlog stays bounded.
+            lease_batch: 1_024,
+            tasks: 2_000_000,
             max_enqueue_time: Duration::from_secs(15),
             payload_bytes: 100,
             priorities: 4,
@@ -301,7 +303,12 @@ impl Run {
 /// Runs `workload` against `queue` (freshly opened and empty) and reports what it measured.
 pub async fn run(queue: Arc<dyn DurableQueue>, workload: &Workload) -> Result<RunReport, RunError> {
     let commits_before = queue.commit_stats().await?;
-    let run = Arc::new(Run { queue: queue.clone(), workload: workload.clone(), start: Instant::now(), progress: Progress::default() });
+    let run = Arc::new(Run {
+        queue: queue.clone(),
+        workload: workload.clone(),
+        start: Instant::now(),
+        progress: Progress::default(),
+    });
     let mut producers = JoinSet::new();
     for _ in 0..workload.producers.max(1) {
         producers.spawn(run.clone().produce());
