@@ -11,7 +11,8 @@
 //!
 //! Each run opens a fresh queue (a new data directory under `--dir`, default the system temp dir,
 //! which must be on the disk being measured, not tmpfs; a new PostgreSQL table) on a fresh tokio
-//! runtime with 2 workers, and every peer line ends with the median of `--runs` runs. With no
+//! runtime with 2 workers; the runs go round robin over the peers, then each peer's line gives the
+//! median of its `--runs` runs. With no
 //! argument at all (what `cargo test --all-targets` does) every peer runs once on a tiny workload,
 //! as a smoke test of the harness.
 
@@ -108,30 +109,38 @@ fn main() {
     );
     println!("data under {} ({}); load average {}", o.dir.display(), file_system(&o.dir), load_average());
     let mut medians: Vec<(String, f64)> = Vec::new();
-    for peer in &o.peers {
-        if peer == "disk" {
-            disk(&o);
-            continue;
-        }
-        let mut reports = Vec::new();
-        for run in 1..=o.runs {
+    if o.peers.iter().any(|peer| peer == "disk") {
+        disk(&o);
+    }
+    // Round robin (run 1 of every peer, then run 2, ...): a burst of load from the machine's
+    // other users then hits every peer alike rather than all runs of one.
+    let queue_peers: Vec<&String> = o.peers.iter().filter(|peer| *peer != "disk").collect();
+    let mut reports: Vec<Vec<RunReport>> = vec![Vec::new(); queue_peers.len()];
+    let mut skipped = vec![false; queue_peers.len()];
+    for run in 1..=o.runs {
+        for (index, peer) in queue_peers.iter().enumerate() {
+            if skipped[index] {
+                continue;
+            }
             match run_once(peer, &o) {
                 Ok(report) => {
                     println!("  run {run}: {report}");
-                    reports.push(report);
+                    reports[index].push(report);
                 }
                 Err(RunError::Queue(QueueError::Postgres(error))) if o.smoke && !services_required() => {
                     println!(
                         "  {peer}: skipped, PostgreSQL does not answer ({error}); set {} to choose a server",
                         ractor_agents_benches::queue_peers::postgres_queue::URL_VARIABLE
                     );
-                    break;
+                    skipped[index] = true;
                 }
                 Err(error) => panic!("{peer} run {run} failed: {error}"),
             }
         }
-        if let Some(median) = print_median(peer, &reports) {
-            medians.push((peer.clone(), median));
+    }
+    for (peer, reports) in queue_peers.iter().zip(&reports) {
+        if let Some(median) = print_median(peer, reports) {
+            medians.push(((*peer).clone(), median));
         }
     }
     summarize(&medians);
