@@ -107,6 +107,14 @@ impl TaskStore for MemoryStore {
         self.run(|s, now, ev| s.ack(now, id, token, result, ev))
     }
 
+    async fn ack_batch(
+        &self,
+        acks: Vec<(TaskId, LeaseToken, Payload)>,
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        Ok(self
+            .run(|s, now, ev| acks.into_iter().map(|(id, token, result)| s.ack(now, id, token, result, ev)).collect()))
+    }
+
     async fn nack(&self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError> {
         self.run(|s, now, ev| s.nack(now, id, token, nack, ev))
     }

@@ -40,6 +40,14 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Completes a task with its result.
     async fn ack(&self, id: TaskId, token: LeaseToken, result: Payload) -> Result<(), QueueError>;
 
+    /// Completes several tasks in one go (one lock, and for a durable store one sync); each
+    /// gets its own answer (a stale lease is refused without failing the others). `Err` only if
+    /// the store itself failed.
+    async fn ack_batch(
+        &self,
+        acks: Vec<(TaskId, LeaseToken, Payload)>,
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError>;
+
     /// Gives a task back after a failed attempt.
     async fn nack(&self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError>;
 

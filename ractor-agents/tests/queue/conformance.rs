@@ -106,6 +106,19 @@ pub async fn an_acked_task_succeeds_and_is_never_leased_again(f: Fixture) {
     assert!(matches!(again, Err(QueueError::LeaseLost { .. })), "{again:?}");
 }
 
+pub async fn a_batch_ack_answers_each_task_and_refuses_only_the_stale_one(f: Fixture) {
+    for i in 0..3 {
+        f.store.enqueue(Task::new("t", format!("{i}"))).await.unwrap();
+    }
+    let leases = f.store.lease(LeaseRequest::new("t").max(3)).await.unwrap();
+    let mut acks: Vec<_> = leases.iter().map(|l| (l.id(), l.token, Payload::from("done"))).collect();
+    acks[1].1 = LeaseToken(acks[1].1.0 + 1_000);
+    let answers = f.store.ack_batch(acks).await.unwrap();
+    assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
+    assert!(matches!(answers[1], Err(QueueError::LeaseLost { status: TaskStatus::Leased, .. })), "{answers:?}");
+    assert_eq!(f.store.counts().await.unwrap().status(TaskStatus::Succeeded), 2);
+}
+
 pub async fn a_stale_lease_token_is_refused_after_the_task_was_handed_out_again(f: Fixture) {
     let id = f.store.enqueue(Task::new("t", "x").retry(no_jitter(3))).await.unwrap().id;
     let old = lease_one(&f, "t").await.unwrap();
@@ -328,6 +341,7 @@ macro_rules! queue_conformance {
             an_empty_kind_is_refused_with_a_reason,
             an_acked_task_succeeds_and_is_never_leased_again,
             a_stale_lease_token_is_refused_after_the_task_was_handed_out_again,
+            a_batch_ack_answers_each_task_and_refuses_only_the_stale_one,
             a_transient_nack_retries_after_backoff_then_dead_letters_when_attempts_are_spent,
             a_released_task_is_pending_at_once_without_its_attempt_counted,
             a_permanent_nack_fails_the_task_at_once,

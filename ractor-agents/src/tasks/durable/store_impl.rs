@@ -42,6 +42,16 @@ impl TaskStore for DurableStore {
         self.run("ack", |s, now, ev| s.ack(now, id, token, result, ev)).await?
     }
 
+    async fn ack_batch(
+        &self,
+        acks: Vec<(TaskId, LeaseToken, Payload)>,
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        self.run("ack_batch", |s, now, ev| {
+            acks.into_iter().map(|(id, token, result)| s.ack(now, id, token, result, ev)).collect()
+        })
+        .await
+    }
+
     async fn nack(&self, id: TaskId, token: LeaseToken, nack: Nack) -> Result<NackOutcome, QueueError> {
         self.run("nack", |s, now, ev| s.nack(now, id, token, nack, ev)).await?
     }

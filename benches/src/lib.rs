@@ -1,0 +1,6 @@
+//! Benchmarks of ractor-agents. The agent runtime's benchmarks are the bench targets
+//! `messaging.rs` (criterion) and `scenarios.rs` (whole scenarios); the durable task queue's
+//! engine comparison lives in [`queue_peers`] and runs from the bench target `durable_queue.rs`.
+//! See `BENCHMARKS.md` at the repository root for the figures.
+
+pub mod queue_peers;
