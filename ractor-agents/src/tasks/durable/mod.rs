@@ -1,52 +1,5 @@
-//! [`DurableStore`]: the queue in process memory, every change logged to an embedded journal
-//! on local disk before it is acknowledged. The default store for services.
-//!
-//! ```text
-//!  operation ──state lock──▶ QueueState op ──Event──▶ journal.append (copy into a buffer)
-//!                                  └──────▶ apply
-//!            ◀── reply ◀── wake-ups ◀── wait_durable(head) ◀── writer thread: write + fdatasync
-//!                                                              (one sync for every operation
-//!                                                               that arrived during the last one)
-//! ```
-//!
-//! * **Acknowledged means on disk.** An operation's reply, the result-waiters it wakes and the
-//!   "tasks may be leasable" signal all come after its events were fdatasync'ed (and after
-//!   everything the reply may depend on was: a reply waits for the journal's head, not only its
-//!   own events). An acknowledged enqueue survives `kill -9` and power loss; an acknowledged ack
-//!   is never redelivered.
-//! * **Leases** answer once their own lease record is durable too, like every other operation.
-//!   [`DurableOptions::durable_leases(false)`](DurableOptions::durable_leases) relaxes that: a
-//!   lease then answers once the tasks it hands out (and everything logged before it) are
-//!   durable, not its own record — if the process dies before that record reaches the disk, the
-//!   task is Pending again after the restart and is leased anew, as after an expired lease
-//!   (at-least-once). It saves a consumer that leases small batches one sync per lease.
-//! * **Group commit.** Concurrent operations share fdatasyncs, so throughput grows with
-//!   concurrency while latency stays about one sync.
-//! * **Recovery** replays the journal into a fresh [`QueueState`] through the same `apply` as
-//!   live operations. A torn tail (a crash mid-write) is dropped with a warning; damage before
-//!   acknowledged data makes `open` fail with an error that says where and what to do.
-//! * **Compaction** runs on its own thread once the log since the last snapshot is large: the
-//!   live tasks (finished ones included, until purged) become a snapshot and the log before it
-//!   is deleted.
-//!
-//! ```
-//! use ractor_agents::tasks::{DurableStore, LeaseRequest, Payload, Task, TaskStatus, TaskStore};
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let dir = tempfile::tempdir()?;
-//! let id = {
-//!     let store = DurableStore::open(dir.path())?;
-//!     let id = store.enqueue(Task::new("resize", "a.png")).await?.id; // on disk when this returns
-//!     let lease = store.lease(LeaseRequest::new("resize")).await?.remove(0);
-//!     store.ack(lease.id(), lease.token, Payload::from("done")).await?;
-//!     id
-//! };
-//! // A new process (here: a new store on the same directory) finds everything acknowledged.
-//! let store = DurableStore::open(dir.path())?;
-//! let task = store.get(id).await?.expect("kept");
-//! assert_eq!(task.status, TaskStatus::Succeeded);
-//! assert_eq!(task.result, Some(Payload::from("done")));
-//! # Ok(()) }
-//! ```
+//! [`DurableStore`]: the queue in memory, every change journaled to local disk before it is
+//! acknowledged (its guarantees are on the type).
 
 mod codec;
 mod compaction;
@@ -68,7 +21,54 @@ use crate::journal::{Journal, JournalError, Ticket};
 use sink::JournalSink;
 
 /// A [`TaskStore`](super::TaskStore) whose every acknowledged change is on local disk: the
-/// default for services. See the [module docs](self) for the guarantees.
+/// default for services.
+///
+/// ```text
+///  operation ──state lock──▶ QueueState op ──Event──▶ journal.append (copy into a buffer)
+///                                  └──────▶ apply
+///            ◀── reply ◀── wake-ups ◀── wait_durable(head) ◀── writer thread: write + fdatasync
+///                                                              (one sync for every operation
+///                                                               that arrived during the last one)
+/// ```
+///
+/// * **Acknowledged means on disk.** An operation's reply, the result-waiters it wakes and the
+///   "tasks may be leasable" signal all come after its events were fdatasync'ed (and after
+///   everything the reply may depend on was: a reply waits for the journal's head, not only its
+///   own events). An acknowledged enqueue survives `kill -9` and power loss; an acknowledged ack
+///   is never redelivered.
+/// * **Leases** answer once their own lease record is durable too, like every other operation.
+///   [`DurableOptions::durable_leases(false)`](DurableOptions::durable_leases) relaxes that: a
+///   lease then answers once the tasks it hands out (and everything logged before it) are
+///   durable, not its own record — if the process dies before that record reaches the disk, the
+///   task is Pending again after the restart and is leased anew, as after an expired lease
+///   (at-least-once). It saves a consumer that leases small batches one sync per lease.
+/// * **Group commit.** Concurrent operations share fdatasyncs, so throughput grows with
+///   concurrency while latency stays about one sync.
+/// * **Recovery** replays the journal into a fresh [`QueueState`] through the same `apply` as
+///   live operations. A torn tail (a crash mid-write) is dropped with a warning; damage before
+///   acknowledged data makes `open` fail with an error that says where and what to do.
+/// * **Compaction** runs on its own thread once the log since the last snapshot is large: the
+///   live tasks (finished ones included, until purged) become a snapshot and the log before it
+///   is deleted.
+///
+/// ```
+/// use ractor_agents::tasks::{DurableStore, LeaseRequest, Payload, Task, TaskStatus, TaskStore};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let id = {
+///     let store = DurableStore::open(dir.path())?;
+///     let id = store.enqueue(Task::new("resize", "a.png")).await?.id; // on disk when this returns
+///     let lease = store.lease(LeaseRequest::new("resize")).await?.remove(0);
+///     store.ack(lease.id(), lease.token, Payload::from("done")).await?;
+///     id
+/// };
+/// // A new process (here: a new store on the same directory) finds everything acknowledged.
+/// let store = DurableStore::open(dir.path())?;
+/// let task = store.get(id).await?.expect("kept");
+/// assert_eq!(task.status, TaskStatus::Succeeded);
+/// assert_eq!(task.result, Some(Payload::from("done")));
+/// # Ok(()) }
+/// ```
 ///
 /// One process at a time may open a directory (a second `open` fails until the first store is
 /// dropped or [closed](Self::close)).
