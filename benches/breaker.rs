@@ -5,8 +5,8 @@
 //! ```
 //!
 //! Every call succeeds, so each circuit stays closed: this is the path every call of a healthy
-//! dependency takes. One thread, no metrics recorder installed (failsafe has no metrics; with a
-//! recorder each call adds one counter increment). Peers:
+//! dependency takes. One thread, no metrics recorder installed except for `ours/count+prom` (failsafe has no
+//! metrics; with a recorder each call adds one counter increment). Peers:
 //!
 //! * `ours/count`: count window of 100 calls, slow calls off: `try_acquire` + `record(Success)`,
 //!   no clock read.
@@ -14,6 +14,8 @@
 //!   record.
 //! * `ours/time+slow`: the default plus slow-call detection: two clock reads per call.
 //! * `ours/call`: `CircuitBreaker::call` around a ready future (polled once), count window.
+//! * `ours/count+prom`: `ours/count` with a Prometheus recorder installed (built last: the
+//!   recorder is global), so the call counter is live.
 //! * `failsafe`: `failsafe::Config::new().build()` (its default: success rate over a time
 //!   window, or consecutive failures) with `call(|| Ok(()))`.
 //!
@@ -92,6 +94,15 @@ fn benches(c: &mut Criterion) {
                 assert!(answer.is_ok(), "a healthy failsafe circuit rejected a call");
             })
         })
+    });
+    // Last, because the recorder is global and a breaker resolves its handles when built: the
+    // breakers above keep their no-op handles.
+    let _handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the first recorder of this process");
+    let metered = ours(Some(SlidingWindow::Count(100)), false);
+    group.bench_function("ours/count+prom", |b| {
+        b.iter_custom(|n| timed("ours/count+prom", n, || admit_and_record(&metered)))
     });
     group.finish();
 }
