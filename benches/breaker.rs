@@ -16,6 +16,8 @@
 //! * `ours/call`: `CircuitBreaker::call` around a ready future (polled once), count window.
 //! * `ours/count+prom`: `ours/count` with a Prometheus recorder installed (built last: the
 //!   recorder is global), so the call counter is live.
+//! * `ready-future`: no breaker: the async block polled once with `now_or_never`, the part of
+//!   `ours/call` that is not the breaker.
 //! * `failsafe`: `failsafe::Config::new().build()` (its default: success rate over a time
 //!   window, or consecutive failures) with `call(|| Ok(()))`.
 //!
@@ -83,6 +85,15 @@ fn benches(c: &mut Criterion) {
             timed("ours/call", n, || {
                 let answer = wrapped.call(|| async { Ok::<_, ()>(black_box(1u32)) }).now_or_never();
                 assert!(matches!(answer, Some(Ok(1))), "a ready future through a closed circuit");
+            })
+        })
+    });
+    // What `ours/call` pays for the async block and `now_or_never` alone, without a breaker.
+    group.bench_function("ready-future", |b| {
+        b.iter_custom(|n| {
+            timed("ready-future", n, || {
+                let answer = async { Ok::<_, ()>(black_box(1u32)) }.now_or_never();
+                assert!(matches!(answer, Some(Ok(1))), "a ready future");
             })
         })
     });

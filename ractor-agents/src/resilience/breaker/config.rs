@@ -127,8 +127,7 @@ impl Default for BreakerConfig {
     }
 }
 
-/// The largest count window and the most half-open probes a breaker takes (the packed counters'
-/// field widths).
+/// The largest count window (the packed window counters are 21 bits wide).
 pub const MAX_WINDOW_CALLS: u32 = (1 << 20) - 1;
 /// The most half-open probes (the packed state word's field width).
 pub const MAX_HALF_OPEN_PROBES: u32 = (1 << 15) - 1;
