@@ -67,9 +67,3 @@ impl Drop for OwnedPermit {
         }
     }
 }
-
-impl std::fmt::Debug for Circuit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Circuit").field("name", &self.name).field("state", &self.state()).finish_non_exhaustive()
-    }
-}

@@ -130,7 +130,9 @@ impl CountWindow {
 
 // Time window: one word per slice: a tag naming the slice's period (22 bits, 0 = empty) and the
 // three counts (14 bits each). A record that finds an older tag starts the slice afresh with a
-// compare-exchange, so no count of an old period survives into a new one.
+// compare-exchange, so no count of an old period survives into a new one. Tags repeat every
+// 2^22 - 1 periods: a slice untouched for exactly a multiple of that (145 days with 3 s slices)
+// and then read before being written would count again; we accept that.
 const TAG_SHIFT: u32 = 42;
 const TAG_MODULUS: u64 = (1 << 22) - 1;
 const COUNT_BITS: u32 = 14;
