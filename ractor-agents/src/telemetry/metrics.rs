@@ -56,6 +56,38 @@ pub mod names {
     /// Counter: agents marked unavailable because they missed their heartbeats.
     /// Labels: `registry`, `agent_type`.
     pub const REGISTRY_HEARTBEAT_EXPIRIES: &str = "ractor_agents_registry_heartbeat_expiries_total";
+    /// Gauge: a circuit breaker's state, 1 for the current state and 0 for the others.
+    /// Labels: `name` (the breaker's), `state` (`closed`, `open`, `half_open`, `isolated`).
+    pub const CIRCUIT_BREAKER_STATE: &str = "ractor_agents_circuit_breaker_state";
+    /// Counter: calls through a circuit breaker by outcome. Labels: `name`, `outcome`
+    /// (`success`, `failure`, `slow` (a slow success), `rejected`, `ignored`).
+    pub const CIRCUIT_BREAKER_CALLS: &str = "ractor_agents_circuit_breaker_calls_total";
+}
+
+/// Metric handles of one circuit breaker, resolved when it is built.
+pub(crate) struct BreakerMetrics {
+    /// One gauge per state, in the order of `CircuitState::ALL`.
+    pub(crate) state: [metrics::Gauge; 4],
+    pub(crate) success: Counter,
+    pub(crate) failure: Counter,
+    pub(crate) slow: Counter,
+    pub(crate) rejected: Counter,
+    pub(crate) ignored: Counter,
+}
+
+impl BreakerMetrics {
+    pub(crate) fn new(name: &str, states: [&'static str; 4]) -> Self {
+        let gauge = |state: &'static str| metrics::gauge!(names::CIRCUIT_BREAKER_STATE, "name" => name.to_owned(), "state" => state);
+        let calls = |outcome: &'static str| metrics::counter!(names::CIRCUIT_BREAKER_CALLS, "name" => name.to_owned(), "outcome" => outcome);
+        Self {
+            state: states.map(gauge),
+            success: calls("success"),
+            failure: calls("failure"),
+            slow: calls("slow"),
+            rejected: calls("rejected"),
+            ignored: calls("ignored"),
+        }
+    }
 }
 
 /// Counter handles an agent's mailbox resolves once, so the hot path is one atomic add.
