@@ -76,3 +76,8 @@ pub mod agents_macros_support;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The circuit-breaker guide's snippets, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guides/circuit-breakers.md")]
+pub struct CircuitBreakerGuideDoctests;
