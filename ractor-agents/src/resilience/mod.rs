@@ -2,6 +2,8 @@
 //!
 //! * [`breaker`]: a circuit breaker, so a failing dependency is left alone until it recovers
 //!   instead of being hammered (and making every caller wait for its errors).
+//! * [`degradation`]: a controller that sheds optional work when health signals (breakers,
+//!   error rates, queue depth) say the service is struggling, and restores it when they recover.
 //! * [`clock`]: the injectable time source the policies read, so tests advance time by hand.
 //!
 //! Each policy is usable as a plain async wrapper around a closure that returns a future, and as
@@ -23,3 +25,4 @@
 
 pub mod breaker;
 pub mod clock;
+pub mod degradation;

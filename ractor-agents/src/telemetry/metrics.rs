@@ -62,6 +62,30 @@ pub mod names {
     /// Counter: calls through a circuit breaker by outcome. Labels: `name`, `outcome`
     /// (`success`, `failure`, `slow` (a slow success), `rejected`, `ignored`).
     pub const CIRCUIT_BREAKER_CALLS: &str = "ractor_agents_circuit_breaker_calls_total";
+    /// Gauge: a degradation controller's level index (0 = normal, higher = more degraded).
+    /// Labels: `controller`.
+    pub const DEGRADATION_LEVEL: &str = "ractor_agents_degradation_level";
+    /// Counter: level changes of a degradation controller. Labels: `controller`, `direction`
+    /// (`escalate`, `recover`).
+    pub const DEGRADATION_TRANSITIONS: &str = "ractor_agents_degradation_transitions_total";
+}
+
+/// Metric handles of one degradation controller, resolved when it is built.
+pub(crate) struct DegradationMetrics {
+    pub(crate) level: metrics::Gauge,
+    pub(crate) escalations: Counter,
+    pub(crate) recoveries: Counter,
+}
+
+impl DegradationMetrics {
+    pub(crate) fn new(controller: &str) -> Self {
+        let transitions = |direction: &'static str| metrics::counter!(names::DEGRADATION_TRANSITIONS, "controller" => controller.to_owned(), "direction" => direction);
+        Self {
+            level: metrics::gauge!(names::DEGRADATION_LEVEL, "controller" => controller.to_owned()),
+            escalations: transitions("escalate"),
+            recoveries: transitions("recover"),
+        }
+    }
 }
 
 /// Metric handles of one circuit breaker, resolved when it is built.
