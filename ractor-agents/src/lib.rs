@@ -81,3 +81,8 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guides/circuit-breakers.md")]
 pub struct CircuitBreakerGuideDoctests;
+
+/// The graceful-degradation guide's snippets, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guides/graceful-degradation.md")]
+pub struct GracefulDegradationGuideDoctests;

@@ -24,10 +24,12 @@
 //! * numeric thresholds have separate enter and exit values, so a value hovering near one
 //!   number does not toggle its demand.
 //!
-//! Why these defaults: a breaker's own break (30 s by default, see the circuit-breaker guide)
-//! already filters single failures, so 5 s of continued trouble is enough to start shedding
-//! work, while coming back is slower (30 s per step) because a recovering dependency that gets
-//! the full load back at once is the classic way to knock it over again.
+//! Why these defaults: 5 s to escalate ignores blips shorter than that (a burst of errors that
+//! clears, a queue spike that drains), yet sheds work well before a caller's typical 30 s
+//! timeout; recovery is six times slower, one level at a time, because a dependency
+//! that gets its full load back the moment it answers again is the classic way to knock it over
+//! a second time. `docs/guides/graceful-degradation.md` compares them with Kubernetes'
+//! autoscaler, which makes the same asymmetric choice.
 //!
 //! Code asks [`is_enabled`](Degradation::is_enabled) for features registered with the worst
 //! level at which they stay on, or branches on [`level`](Degradation::level) (one atomic load).
