@@ -66,6 +66,7 @@ fn a_worse_demand_escalates_only_after_it_held_for_escalate_after() {
     let clock = ManualClock::new();
     let demand = Demand::default();
     let d = controller("escalate-hold", &clock).custom_signal("load", demand.reader()).build().unwrap();
+    assert_eq!(d.hold_times().escalate_after, ESCALATE);
     demand.set(Level::DEGRADED);
     assert!(run_for(&d, &clock, ESCALATE - Duration::from_secs(1)).iter().all(|l| *l == Level::NORMAL));
     assert_eq!(run_for(&d, &clock, Duration::from_secs(1)), [Level::DEGRADED]);

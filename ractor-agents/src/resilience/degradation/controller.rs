@@ -175,6 +175,11 @@ impl Degradation {
         &self.inner.levels
     }
 
+    /// The hold times the controller was built with.
+    pub fn hold_times(&self) -> HoldTimes {
+        self.inner.hold
+    }
+
     /// The current level (one atomic load).
     pub fn level(&self) -> Level {
         Level::at(self.inner.level.load(Ordering::Acquire))
