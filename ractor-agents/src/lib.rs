@@ -9,6 +9,7 @@
 //! * [`pool`]: supervised worker pools that run tasks (routing, bounded intake, autoscaling).
 //! * [`registry`]: which agents exist, what they can do and how loaded they are; lookups by
 //!   capability, least-loaded first.
+//! * [`resilience`]: retry, timeout, bulkhead, rate limit and fallback policies (also as tower layers).
 //! * [`telemetry`]: the metric catalogue.
 //!
 //! ```
@@ -45,6 +46,7 @@ pub mod dispatch;
 mod journal;
 pub mod pool;
 pub mod registry;
+pub mod resilience;
 pub mod supervisor;
 pub mod tasks;
 pub mod telemetry;
