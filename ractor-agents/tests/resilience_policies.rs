@@ -1,14 +1,17 @@
 //! The resilience policies (retry, timeout, bulkhead, rate limit, fallback), alone and composed,
 //! as async wrappers and as tower layers. Time is tokio's paused clock; jitter is seeded.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use ractor_agents::resilience::{
     Bulkhead, BulkheadLayer, BulkheadRejected, Classify, Elapsed, Fallback, FallbackError, FallbackLayer, FullJitter,
     RateLimitLayer, RateLimiter, Retry, RetryBudget, RetryClass, RetryLayer, Timeout, TimeoutLayer,
 };
+use ractor_agents::telemetry::metrics::resilience_names;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
@@ -524,4 +527,67 @@ async fn the_same_stack_as_tower_layers_retries_timeouts_inside_a_bulkhead_and_r
     let mut service = ServiceBuilder::new().layer(layer).service(permanent);
     assert!(service.ready().await.unwrap().call(1).await.is_err());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+// ---- metrics ----
+
+fn recorder() -> &'static Snapshotter {
+    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
+    SNAPSHOTTER.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder.install().expect("first recorder in this test binary");
+        snapshotter
+    })
+}
+
+/// The total of a counter since the recorder was installed (snapshots drain counters).
+fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
+    static TOTALS: OnceLock<Mutex<HashMap<metrics::Key, u64>>> = OnceLock::new();
+    let mut totals = TOTALS.get_or_init(Default::default).lock().expect("not poisoned");
+    for (key, _, _, value) in recorder().snapshot().into_vec() {
+        if let DebugValue::Counter(n) = value {
+            *totals.entry(key.key().clone()).or_default() += n;
+        }
+    }
+    totals
+        .iter()
+        .filter(|(key, _)| {
+            key.name() == name && labels.iter().all(|(k, v)| key.labels().any(|l| l.key() == *k && l.value() == *v))
+        })
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_policy_counts_what_it_did_under_its_own_name() {
+    recorder();
+    let flaky = Flaky::default();
+    let retry = Retry::new("m-retry").max_attempts(5).without_budget().seed(1);
+    retry.run(|| flaky.call(2, CallError::Transient)).await.unwrap();
+    assert_eq!(counter(resilience_names::RETRY_ATTEMPTS, &[("policy", "m-retry")]), 2);
+
+    let timeout = Timeout::new("m-timeout", ms(1));
+    assert!(timeout.within(std::future::pending::<()>()).await.is_err());
+    assert_eq!(counter(resilience_names::TIMEOUTS, &[("policy", "m-timeout")]), 1);
+
+    let bulkhead = Bulkhead::new("m-bulkhead", 1, 0);
+    let _held = bulkhead.acquire().await.unwrap();
+    assert!(bulkhead.acquire().await.is_err());
+    let labels = [("policy", "m-bulkhead"), ("reason", "queue_full")];
+    assert_eq!(counter(resilience_names::BULKHEAD_REJECTIONS, &labels), 1);
+
+    let limiter = RateLimiter::new("m-limit", 1, Duration::from_secs(1), 1);
+    limiter.acquire().await;
+    limiter.acquire().await; // waits: not a rejection
+    assert!(limiter.try_acquire().is_err());
+    assert_eq!(counter(resilience_names::RATE_LIMIT_REJECTIONS, &[("policy", "m-limit")]), 1);
+
+    let answer = Fallback::new("m-fallback")
+        .step("live", || async { Err::<u32, _>(CallError::Transient) })
+        .step("cache", || async { Ok(1) })
+        .run()
+        .await;
+    assert_eq!(answer.unwrap(), 1);
+    assert_eq!(counter(resilience_names::FALLBACKS, &[("policy", "m-fallback"), ("step", "cache")]), 1);
 }

@@ -113,7 +113,7 @@ impl RateLimiter {
     }
 
     /// Waits until there is capacity for one call, then takes it. Waiters are not queued in
-    /// order: each retries when its computed wait ends.
+    /// order: each retries when its computed wait ends (on tokio's timer, whatever the clock).
     pub async fn acquire(&self) {
         while let Err(refused) = self.admit() {
             tokio::time::sleep(refused.retry_after).await;

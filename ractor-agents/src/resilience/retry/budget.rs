@@ -57,7 +57,7 @@ impl RetryBudget {
         self
     }
 
-    /// Records a successful call (one atomic add: this is on every call's path).
+    /// Records a successful call (one uncontended compare-and-swap: this is on every call's path).
     pub fn deposit(&self) {
         let earned = self.earn_per_success;
         let max = self.max_saved;
