@@ -9,7 +9,8 @@
 //! * [`pool`]: supervised worker pools that run tasks (routing, bounded intake, autoscaling).
 //! * [`registry`]: which agents exist, what they can do and how loaded they are; lookups by
 //!   capability, least-loaded first.
-//! * [`resilience`]: circuit breaker (and the clock resilience policies read).
+//! * [`resilience`]: circuit breaker, retry, timeout, bulkhead, rate limit and fallback policies
+//!   (each also a tower layer), and graceful degradation.
 //! * [`telemetry`]: the metric catalogue.
 //!
 //! ```

@@ -286,3 +286,18 @@ pub mod pool_names {
     /// the lease runs out and the task is retried. Labels: `capability`, `operation`.
     pub const POOL_STORE_REPORT_ERRORS: &str = "ractor_agents_pool_store_report_errors_total";
 }
+
+/// Metric names of the resilience policies (`crate::resilience`). See `docs/observability/metrics.md`.
+/// The `policy` label is the name given to the policy when it was built.
+pub mod resilience_names {
+    /// Counter: retries a retry policy made (first attempts not counted). Labels: `policy`.
+    pub const RETRY_ATTEMPTS: &str = "ractor_agents_retry_attempts_total";
+    /// Counter: calls a bulkhead turned away. Labels: `policy`, `reason` (`queue_full`, `queue_timeout`).
+    pub const BULKHEAD_REJECTIONS: &str = "ractor_agents_bulkhead_rejections_total";
+    /// Counter: `try_acquire`s a rate limiter refused (waiting acquires are not counted). Labels: `policy`.
+    pub const RATE_LIMIT_REJECTIONS: &str = "ractor_agents_rate_limit_rejections_total";
+    /// Counter: calls a timeout cancelled at their deadline. Labels: `policy`.
+    pub const TIMEOUTS: &str = "ractor_agents_timeouts_total";
+    /// Counter: fallback steps taken (a step after the first one ran). Labels: `policy`, `step`.
+    pub const FALLBACKS: &str = "ractor_agents_fallbacks_total";
+}

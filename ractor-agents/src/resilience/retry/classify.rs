@@ -1,0 +1,65 @@
+//! How a retry policy decides whether an error is worth another attempt.
+
+use std::time::Duration;
+
+/// What an error says about trying again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryClass {
+    /// A transient failure (a timeout, a reset connection, a 503): try again after a backoff.
+    Retryable,
+    /// The dependency asked to be left alone for this long (HTTP 429/503 `Retry-After`, a rate
+    /// limiter's answer): try again, but not sooner.
+    RetryAfter(Duration),
+    /// Trying again cannot help (a 400, a bad API key, a parse error): give up at once.
+    Permanent,
+    /// The work was cancelled (by the caller, a shutdown): never retried, whatever else holds.
+    Cancelled,
+}
+
+/// Errors that know whether they are worth retrying.
+///
+/// Implement it on your error type, or pass a closure to
+/// [`Retry::run_classified`](super::Retry::run_classified) instead.
+pub trait Classify {
+    /// Whether (and when) an operation that failed with this error may be tried again.
+    fn retry_class(&self) -> RetryClass;
+}
+
+impl Classify for super::super::Elapsed {
+    /// A deadline that passed may pass in time on the next attempt.
+    fn retry_class(&self) -> RetryClass {
+        RetryClass::Retryable
+    }
+}
+
+impl Classify for super::super::BulkheadRejected {
+    /// A full bulkhead is momentary local overload: the backoff gives it time to drain.
+    fn retry_class(&self) -> RetryClass {
+        RetryClass::Retryable
+    }
+}
+
+impl Classify for super::super::RateLimited {
+    /// The limiter says exactly when capacity returns.
+    fn retry_class(&self) -> RetryClass {
+        RetryClass::RetryAfter(self.retry_after)
+    }
+}
+
+/// Type-erased errors, as tower stacks produce them: the policies' own errors (found by
+/// downcasting) classify as above; anything else is taken as retryable, so give
+/// [`RetryLayer::classify_with`](super::RetryLayer::classify_with) a closure when some of
+/// your errors are permanent.
+impl Classify for tower::BoxError {
+    fn retry_class(&self) -> RetryClass {
+        if let Some(e) = self.downcast_ref::<super::super::Elapsed>() {
+            e.retry_class()
+        } else if let Some(e) = self.downcast_ref::<super::super::BulkheadRejected>() {
+            e.retry_class()
+        } else if let Some(e) = self.downcast_ref::<super::super::RateLimited>() {
+            e.retry_class()
+        } else {
+            RetryClass::Retryable
+        }
+    }
+}
