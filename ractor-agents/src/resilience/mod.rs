@@ -2,6 +2,8 @@
 //!
 //! * [`breaker`]: a circuit breaker, so a failing dependency is left alone until it recovers
 //!   instead of being hammered (and making every caller wait for its errors).
+//! * [`stale_cache`]: reads that answer from a cache, flagged stale and within a bound, when
+//!   the store is down.
 //! * [`clock`]: the injectable time source the policies read, so tests advance time by hand.
 //!
 //! Each policy is usable as a plain async wrapper around a closure that returns a future, and as
@@ -23,3 +25,4 @@
 
 pub mod breaker;
 pub mod clock;
+pub mod stale_cache;

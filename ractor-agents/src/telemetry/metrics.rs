@@ -62,6 +62,10 @@ pub mod names {
     /// Counter: calls through a circuit breaker by outcome. Labels: `name`, `outcome`
     /// (`success`, `failure`, `slow` (a slow success), `rejected`, `ignored`).
     pub const CIRCUIT_BREAKER_CALLS: &str = "ractor_agents_circuit_breaker_calls_total";
+    /// Counter: reads through a stale cache by answer. Labels: `cache`, `answer` (`fresh`: the
+    /// store answered; `stale`: it failed and a cached value within the bound answered; `miss`:
+    /// it failed and nothing young enough was cached, so the error went back).
+    pub const STALE_CACHE_READS: &str = "ractor_agents_stale_cache_reads_total";
 }
 
 /// Metric handles of one circuit breaker, resolved when it is built.
