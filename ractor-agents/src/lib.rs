@@ -9,7 +9,8 @@
 //! * [`pool`]: supervised worker pools that run tasks (routing, bounded intake, autoscaling).
 //! * [`registry`]: which agents exist, what they can do and how loaded they are; lookups by
 //!   capability, least-loaded first.
-//! * [`resilience`]: circuit breaker (and the clock resilience policies read).
+//! * [`resilience`]: circuit breaker, stale-cache reads (and the clock resilience policies read).
+//! * [`bus`]: the message bus's outbox, which keeps publishing through a bus outage.
 //! * [`telemetry`]: the metric catalogue.
 //!
 //! ```
@@ -42,6 +43,7 @@
 extern crate self as ractor_agents;
 
 pub mod agent;
+pub mod bus;
 pub mod dispatch;
 mod journal;
 pub mod pool;
