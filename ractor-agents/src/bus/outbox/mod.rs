@@ -51,7 +51,7 @@
 //! assert_eq!(sent, Sent::Deferred); // the bus is down: kept on disk
 //!
 //! bus.up.store(true, Ordering::SeqCst);
-//! while outbox.pending() > 0 { tokio::task::yield_now().await } // the replay task delivers it
+//! outbox.drained().await; // the replay task delivered it
 //! outbox.close().await?;
 //! # Ok(()) }
 //! ```
@@ -66,7 +66,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use error::OutboxError;
@@ -130,6 +130,8 @@ struct Shared {
     journal: Journal,
     state: Mutex<State>,
     wake: Arc<Notify>,
+    /// The queue's length, for [`Outbox::drained`].
+    pending: watch::Sender<usize>,
     metrics: OutboxMetrics,
     options: OutboxOptions,
     dir: PathBuf,
@@ -144,6 +146,12 @@ struct State {
 }
 
 impl Shared {
+    /// Publishes the queue's new length (gauge and `drained` waiters); called under the lock.
+    fn queue_changed(&self, state: &State) {
+        self.metrics.pending.set(state.queue.len() as f64);
+        self.pending.send_replace(state.queue.len());
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every update under the lock completes without panicking points in between.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -165,11 +173,13 @@ impl<P: Publisher> Outbox<P> {
         }
         let metrics = OutboxMetrics::new(options.name);
         metrics.pending.set(queue.len() as f64);
+        let (pending, _) = watch::channel(queue.len());
         let wake = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
             journal,
             state: Mutex::new(State { queue, delivered_records, compacting: false }),
             wake: wake.clone(),
+            pending,
             metrics,
             options,
             dir,
@@ -201,7 +211,7 @@ impl<P: Publisher> Outbox<P> {
             // Appended under the lock so the log's order is the queue's order.
             let ticket = self.shared.journal.append(&record).map_err(OutboxError::log("append a message"))?;
             state.queue.push_back(message);
-            self.shared.metrics.pending.set(state.queue.len() as f64);
+            self.shared.queue_changed(&state);
             ticket
         };
         self.shared.metrics.deferred.increment(1);
@@ -213,6 +223,14 @@ impl<P: Publisher> Outbox<P> {
     /// Messages waiting for the bus (deferred and not yet recorded delivered).
     pub fn pending(&self) -> usize {
         self.shared.lock().queue.len()
+    }
+
+    /// Resolves once no message waits (everything deferred so far reached the bus): use it
+    /// before a planned shutdown, with a timeout of your choosing.
+    pub async fn drained(&self) {
+        let mut pending = self.shared.pending.subscribe();
+        // `wait_for` only fails when the sender is gone, and `self` keeps it alive.
+        let _ = pending.wait_for(|&count| count == 0).await;
     }
 
     /// Stops the replay task and closes the log, syncing what it holds. Undelivered messages

@@ -48,7 +48,7 @@ fn record_delivered(shared: &Arc<Shared>, id: MessageId) {
         state.queue.pop_front();
     }
     shared.metrics.replayed.increment(1);
-    shared.metrics.pending.set(state.queue.len() as f64);
+    shared.queue_changed(&state);
     match record.map_err(|e| e.to_string()).and_then(|r| shared.journal.append(&r).map_err(|e| e.to_string())) {
         Ok(_ticket) => state.delivered_records += 1,
         Err(error) => {
