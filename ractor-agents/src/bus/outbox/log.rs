@@ -54,3 +54,44 @@ pub(super) fn rebuild<'a>(records: impl Iterator<Item = &'a [u8]>) -> Result<(Ve
     let pending = queued.into_iter().filter(|m| !delivered.contains(&m.id)).collect();
     Ok((pending, delivered_records))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: u128) -> OutboxMessage {
+        OutboxMessage::new("t", vec![1, 2, 3]).with_id(MessageId(id))
+    }
+
+    fn encoded(record: &Record) -> Vec<u8> {
+        encode(record).expect("encodable")
+    }
+
+    #[test]
+    fn rebuild_keeps_undelivered_messages_in_log_order() {
+        let records = [
+            encoded(&Record::Queued(message(1))),
+            encoded(&Record::Queued(message(2))),
+            encoded(&Record::Delivered(MessageId(1))),
+            encoded(&Record::Queued(message(3))),
+        ];
+        let (pending, delivered) = rebuild(records.iter().map(Vec::as_slice)).expect("readable log");
+        assert_eq!(pending.iter().map(|m| m.id).collect::<Vec<_>>(), [MessageId(2), MessageId(3)]);
+        assert_eq!(delivered, 1);
+    }
+
+    #[test]
+    fn a_record_of_a_newer_format_is_refused_not_misread() {
+        let mut record = encoded(&Record::Queued(message(1)));
+        record[0] = RECORD_FORMAT + 1;
+        let error = rebuild([record.as_slice()].into_iter()).expect_err("refused");
+        assert!(error.contains("record 0: record format 2"), "{error}");
+    }
+
+    #[test]
+    fn a_truncated_or_empty_record_is_an_error_not_a_panic() {
+        let record = encoded(&Record::Queued(message(1)));
+        assert!(rebuild([&record[..record.len() - 2]].into_iter()).is_err());
+        assert!(rebuild([&[][..]].into_iter()).is_err());
+    }
+}

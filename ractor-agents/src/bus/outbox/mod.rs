@@ -56,6 +56,7 @@
 //! # Ok(()) }
 //! ```
 
+mod dedup;
 mod error;
 mod log;
 mod message;
@@ -69,8 +70,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+pub use dedup::Deduplicator;
 pub use error::OutboxError;
-pub use message::{Deduplicator, MessageId, OutboxMessage, PublishError, Publisher};
+pub use message::{MessageId, OutboxMessage, PublishError, Publisher};
 
 use crate::journal::{Journal, JournalOptions};
 use crate::telemetry::metrics::OutboxMetrics;
