@@ -228,3 +228,48 @@ fn a_message_carries_the_traceparent_header() {
     let message = OutboxMessage::new("orders", b"x".to_vec()).traceparent(&trace);
     assert_eq!(message.header_value("TraceParent"), Some(trace.traceparent().as_str()));
 }
+
+/// Counter totals of `metric` where the label `owner.0` is `owner.1`, keyed by the label `by`
+/// (the first call installs the recorder).
+fn counters(metric: &str, owner: (&str, &str), by: &str) -> std::collections::HashMap<String, u64> {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+    static SNAPSHOTTER: std::sync::OnceLock<Snapshotter> = std::sync::OnceLock::new();
+    let snapshotter = SNAPSHOTTER.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder.install().expect("first recorder in this test binary");
+        snapshotter
+    });
+    let mut totals = std::collections::HashMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let label = |k: &str| key.labels().find(|l| l.key() == k).map(|l| l.value().to_owned());
+        if key.name() != metric || label(owner.0).as_deref() != Some(owner.1) {
+            continue;
+        }
+        if let (Some(by), DebugValue::Counter(count)) = (label(by), value) {
+            *totals.entry(by).or_default() += count;
+        }
+    }
+    totals
+}
+
+#[tokio::test]
+async fn published_deferred_and_replayed_messages_are_counted_by_outcome() {
+    let _ = counters("install the recorder", ("", ""), "");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bus = Bus::new(true);
+    let outbox = Outbox::open(dir.path(), bus.clone(), OutboxOptions { name: "metered", ..options() }).expect("open");
+    outbox.send(messages(1).remove(0)).await.expect("send");
+    bus.set_up(false);
+    for message in messages(2) {
+        outbox.send(message).await.expect("send");
+    }
+    bus.set_up(true);
+    tokio::time::timeout(Duration::from_secs(10), outbox.drained()).await.expect("the backlog is delivered");
+    let totals = counters("ractor_agents_outbox_messages_total", ("outbox", "metered"), "outcome");
+    assert_eq!(totals.get("published"), Some(&1));
+    assert_eq!(totals.get("deferred"), Some(&2));
+    assert_eq!(totals.get("replayed"), Some(&2));
+    outbox.close().await.expect("close");
+}
