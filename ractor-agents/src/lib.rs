@@ -10,7 +10,8 @@
 //! * [`registry`]: which agents exist, what they can do and how loaded they are; lookups by
 //!   capability, least-loaded first.
 //! * [`resilience`]: circuit breaker, retry, timeout, bulkhead, rate limit and fallback policies
-//!   (each also a tower layer), and graceful degradation.
+//!   (each also a tower layer), stale-cache reads, and graceful degradation.
+//! * [`bus`]: the message bus's outbox, which keeps publishing through a bus outage.
 //! * [`telemetry`]: the metric catalogue.
 //!
 //! ```
@@ -43,6 +44,7 @@
 extern crate self as ractor_agents;
 
 pub mod agent;
+pub mod bus;
 pub mod dispatch;
 mod journal;
 pub mod pool;

@@ -4,6 +4,8 @@
 //!   instead of being hammered (and making every caller wait for its errors).
 //! * [`degradation`]: a controller that sheds optional work when health signals (breakers,
 //!   error rates, queue depth) say the service is struggling, and restores it when they recover.
+//! * [`stale_cache`]: reads that answer from a cache, flagged stale and within a bound, when
+//!   the store is down.
 //! * [`clock`]: the injectable time source the policies read, so tests advance time by hand.
 //!
 //! The call policies:
@@ -81,6 +83,7 @@ pub mod degradation;
 pub mod fallback;
 pub mod rate_limit;
 pub mod retry;
+pub mod stale_cache;
 pub mod timeout;
 
 pub use bulkhead::{Bulkhead, BulkheadLayer, BulkheadPermit, BulkheadRejected, BulkheadService};

@@ -68,6 +68,15 @@ pub mod names {
     /// Counter: level changes of a degradation controller. Labels: `controller`, `direction`
     /// (`escalate`, `recover`).
     pub const DEGRADATION_TRANSITIONS: &str = "ractor_agents_degradation_transitions_total";
+    /// Counter: reads through a stale cache by answer. Labels: `cache`, `answer` (`fresh`: the
+    /// store answered; `stale`: it failed and a cached value within the bound answered; `miss`:
+    /// it failed and nothing young enough was cached, so the error went back).
+    pub const STALE_CACHE_READS: &str = "ractor_agents_stale_cache_reads_total";
+    /// Counter: messages through an outbox by outcome. Labels: `outbox`, `outcome` (`published`:
+    /// straight to the bus; `deferred`: kept in the log; `replayed`: published from the log).
+    pub const OUTBOX_MESSAGES: &str = "ractor_agents_outbox_messages_total";
+    /// Gauge: messages in an outbox's log waiting for the bus. Labels: `outbox`.
+    pub const OUTBOX_PENDING: &str = "ractor_agents_outbox_pending";
 }
 
 /// Metric handles of one degradation controller, resolved when it is built.
@@ -110,6 +119,27 @@ impl BreakerMetrics {
             slow: calls("slow"),
             rejected: calls("rejected"),
             ignored: calls("ignored"),
+        }
+    }
+}
+
+/// Metric handles of one outbox, resolved when it opens.
+pub(crate) struct OutboxMetrics {
+    pub(crate) published: Counter,
+    pub(crate) deferred: Counter,
+    pub(crate) replayed: Counter,
+    pub(crate) pending: metrics::Gauge,
+}
+
+impl OutboxMetrics {
+    pub(crate) fn new(outbox: &'static str) -> Self {
+        let messages =
+            |outcome: &'static str| metrics::counter!(names::OUTBOX_MESSAGES, "outbox" => outbox, "outcome" => outcome);
+        Self {
+            published: messages("published"),
+            deferred: messages("deferred"),
+            replayed: messages("replayed"),
+            pending: metrics::gauge!(names::OUTBOX_PENDING, "outbox" => outbox),
         }
     }
 }
