@@ -253,3 +253,21 @@ async fn usage_and_cost_metrics_are_recorded_per_provider_and_model() {
     };
     assert_eq!(durations.len(), 2, "both calls, failed or not, are timed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn invalid_requests_are_not_retried_and_do_not_open_the_providers_breaker() {
+    let clock = ManualClock::new();
+    let a = SimulatedProvider::new("a-picky", "big", 1);
+    let chain = FallbackProvider::new("chat", Duration::from_secs(5)).then(
+        a.clone(),
+        breaker("a-picky", &clock),
+        retry("a-picky", 3),
+    );
+    for _ in 0..6 {
+        a.fail_next(LlmError::InvalidRequest { detail: "unknown model".into() });
+        let error = chain.complete(ChatRequest::user("q")).await.unwrap_err();
+        assert_eq!(error.retry_class(), RetryClass::Permanent, "a chain failing only permanently: {error}");
+    }
+    assert_eq!(a.calls(), 6, "one call per request: a permanent error is not retried");
+    assert_eq!(chain.breaker("a-picky").unwrap().state(), CircuitState::Closed);
+}
