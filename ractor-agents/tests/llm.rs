@@ -271,3 +271,28 @@ async fn invalid_requests_are_not_retried_and_do_not_open_the_providers_breaker(
     assert_eq!(a.calls(), 6, "one call per request: a permanent error is not retried");
     assert_eq!(chain.breaker("a-picky").unwrap().state(), CircuitState::Closed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_metered_stream_relays_every_chunk_and_records_its_tokens() {
+    let snapshotter = snapshotter();
+    let metered = Metered::new(SimulatedProvider::new("metered-stream", "m-2", 4), PriceTable::new());
+    let mut rx = metered.stream(ChatRequest::user("stream this answer please")).await.unwrap();
+    let (mut text, mut usage) = (String::new(), None);
+    while let Some(chunk) = rx.recv().await {
+        let chunk = chunk.unwrap();
+        text.push_str(&chunk.delta);
+        usage = chunk.usage.or(usage);
+    }
+    let usage = usage.expect("the last chunk carries usage");
+    assert!(text.ends_with("stream this answer please"), "{text}");
+
+    let output = snapshotter.snapshot().into_vec().into_iter().find_map(|(key, _, _, value)| {
+        let key = key.key();
+        let has = |k: &str, v: &str| key.labels().any(|l| l.key() == k && l.value() == v);
+        (key.name() == "ractor_agents_llm_tokens_total"
+            && has("provider", "metered-stream")
+            && has("direction", "output"))
+        .then_some(value)
+    });
+    assert_eq!(output, Some(DebugValue::Counter(u64::from(usage.output_tokens))));
+}
