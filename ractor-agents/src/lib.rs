@@ -47,6 +47,7 @@ pub mod agent;
 pub mod bus;
 pub mod dispatch;
 mod journal;
+pub mod llm;
 pub mod pool;
 pub mod registry;
 pub mod resilience;

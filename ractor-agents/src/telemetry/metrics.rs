@@ -331,3 +331,18 @@ pub mod resilience_names {
     /// Counter: fallback steps taken (a step after the first one ran). Labels: `policy`, `step`.
     pub const FALLBACKS: &str = "ractor_agents_fallbacks_total";
 }
+
+/// Metric names of the language-model providers (`crate::llm`). See `docs/observability/metrics.md`.
+pub mod llm_names {
+    /// Counter: calls to a provider. Labels: `provider`, `model`, `outcome` (`ok` or an
+    /// [`LlmError::kind`](crate::llm::LlmError::kind): `rate_limited`, `server_error`, `timeout`,
+    /// `malformed`, `unavailable`, `invalid_request`, `exhausted`).
+    pub const CALLS: &str = "ractor_agents_llm_calls_total";
+    /// Histogram: seconds a call took (for a stream: until it opened). Labels: `provider`, `model`.
+    pub const CALL_DURATION: &str = "ractor_agents_llm_call_duration_seconds";
+    /// Counter: tokens of answered calls. Labels: `provider`, `model`, `direction` (`input`, `output`).
+    pub const TOKENS: &str = "ractor_agents_llm_tokens_total";
+    /// Gauge, only ever increased: USD spent on answered calls, by the price table. Labels:
+    /// `provider`, `model`.
+    pub const COST_USD: &str = "ractor_agents_llm_cost_usd_total";
+}

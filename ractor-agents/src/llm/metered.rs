@@ -1,0 +1,167 @@
+//! Usage accounting: calls, latency, tokens and cost of a provider, as metrics.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::types::{ChatRequest, ChatResponse, Usage};
+use super::{ChunkReceiver, LlmError, LlmProvider};
+use crate::telemetry::metrics::llm_names;
+
+/// What a model costs, in USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    /// USD per million prompt tokens.
+    pub input_per_million: f64,
+    /// USD per million answer tokens.
+    pub output_per_million: f64,
+}
+
+impl Price {
+    /// What `usage` costs at this price, in USD.
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        (f64::from(usage.input_tokens) * self.input_per_million
+            + f64::from(usage.output_tokens) * self.output_per_million)
+            / 1_000_000.0
+    }
+}
+
+/// Prices by model name. A model without a price costs nothing in the metrics (and a `DEBUG`
+/// event says so), so add every model you pay for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PriceTable {
+    prices: HashMap<String, Price>,
+}
+
+impl PriceTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Prices `model` at `input` and `output` USD per million tokens.
+    pub fn with(mut self, model: &str, input: f64, output: f64) -> Self {
+        self.prices.insert(model.to_owned(), Price { input_per_million: input, output_per_million: output });
+        self
+    }
+
+    /// The price of `model`, if the table has one.
+    pub fn price(&self, model: &str) -> Option<Price> {
+        self.prices.get(model).copied()
+    }
+
+    /// What `usage` on `model` cost in USD, if the table prices it.
+    pub fn cost(&self, model: &str, usage: &Usage) -> Option<f64> {
+        self.price(model).map(|p| p.cost(usage))
+    }
+}
+
+/// A provider whose calls are recorded as metrics: `ractor_agents_llm_calls_total`,
+/// `ractor_agents_llm_call_duration_seconds`, `ractor_agents_llm_tokens_total` and
+/// `ractor_agents_llm_cost_usd_total` (see `docs/observability/metrics.md`).
+///
+/// The `provider` label is the provider that answered (for a [`FallbackProvider`](super::FallbackProvider),
+/// the one in the chain), the `model` label the model that answered (or, for a failed call, the
+/// one asked for). Durations are read from tokio's clock.
+#[derive(Debug, Clone)]
+pub struct Metered<P> {
+    inner: P,
+    prices: Arc<PriceTable>,
+}
+
+impl<P: LlmProvider> Metered<P> {
+    /// Records `inner`'s calls, costed by `prices`.
+    pub fn new(inner: P, prices: PriceTable) -> Self {
+        Self { inner, prices: Arc::new(prices) }
+    }
+
+    /// The wrapped provider.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    fn requested_model(&self, request: &ChatRequest) -> String {
+        request.model.clone().unwrap_or_else(|| self.inner.model().to_owned())
+    }
+
+    fn record_call(&self, provider: &str, model: &str, outcome: &'static str, seconds: f64) {
+        let (provider, model) = (provider.to_owned(), model.to_owned());
+        metrics::counter!(llm_names::CALLS, "provider" => provider.clone(), "model" => model.clone(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!(llm_names::CALL_DURATION, "provider" => provider, "model" => model).record(seconds);
+    }
+}
+
+/// Records the tokens and cost of one answered call.
+fn record_usage(prices: &PriceTable, provider: &str, model: &str, usage: &Usage) {
+    let (p, m) = (provider.to_owned(), model.to_owned());
+    metrics::counter!(llm_names::TOKENS, "provider" => p.clone(), "model" => m.clone(), "direction" => "input")
+        .increment(u64::from(usage.input_tokens));
+    metrics::counter!(llm_names::TOKENS, "provider" => p.clone(), "model" => m.clone(), "direction" => "output")
+        .increment(u64::from(usage.output_tokens));
+    match prices.cost(model, usage) {
+        // A gauge only ever increased: metrics counters count integers, costs are fractions of a cent.
+        Some(usd) => metrics::gauge!(llm_names::COST_USD, "provider" => p, "model" => m).increment(usd),
+        None => tracing::debug!(provider, model, "no price for this model: its cost is not recorded"),
+    }
+}
+
+#[async_trait::async_trait]
+impl<P: LlmProvider> LlmProvider for Metered<P> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn model(&self) -> &str {
+        self.inner.model()
+    }
+
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        let requested = self.requested_model(&request);
+        let started = tokio::time::Instant::now();
+        let result = self.inner.complete(request).await;
+        let seconds = started.elapsed().as_secs_f64();
+        match &result {
+            Ok(response) => {
+                self.record_call(&response.provider, &response.model, "ok", seconds);
+                record_usage(&self.prices, &response.provider, &response.model, &response.usage);
+            }
+            Err(error) => self.record_call(self.inner.name(), &requested, error.kind(), seconds),
+        }
+        result
+    }
+
+    /// Records the call when the stream opens (its duration is the time to open it) and the
+    /// usage when the last chunk passes; a forwarding task relays the chunks.
+    async fn stream(&self, request: ChatRequest) -> Result<ChunkReceiver, LlmError> {
+        let requested = self.requested_model(&request);
+        let started = tokio::time::Instant::now();
+        let result = self.inner.stream(request).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let mut upstream = match result {
+            Ok(rx) => rx,
+            Err(error) => {
+                self.record_call(self.inner.name(), &requested, error.kind(), seconds);
+                return Err(error);
+            }
+        };
+        // Chunks do not say which provider of a chain answered: label by this provider's name.
+        let provider = self.inner.name().to_owned();
+        self.record_call(&provider, &requested, "ok", seconds);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let prices = self.prices.clone();
+        tokio::spawn(async move {
+            while let Some(item) = upstream.recv().await {
+                if let Ok(chunk) = &item
+                    && let Some(usage) = &chunk.usage
+                {
+                    record_usage(&prices, &provider, &requested, usage);
+                }
+                if tx.send(item).await.is_err() {
+                    // The caller dropped the stream: dropping `upstream` cancels it upstream too.
+                    break;
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
