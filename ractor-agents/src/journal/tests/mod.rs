@@ -6,7 +6,6 @@ mod group_commit;
 mod properties;
 
 mod reopen;
-mod throughput;
 
 use std::path::{Path, PathBuf};
 
