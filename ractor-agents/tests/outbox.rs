@@ -1,6 +1,8 @@
 //! The outbox against a bus that fails on command: deferral, in-order replay, crash recovery,
 //! deduplication and compaction.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -229,34 +231,9 @@ fn a_message_carries_the_traceparent_header() {
     assert_eq!(message.header_value("TraceParent"), Some(trace.traceparent().as_str()));
 }
 
-/// Counter totals of `metric` where the label `owner.0` is `owner.1`, keyed by the label `by`
-/// (the first call installs the recorder).
-fn counters(metric: &str, owner: (&str, &str), by: &str) -> std::collections::HashMap<String, u64> {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-    static SNAPSHOTTER: std::sync::OnceLock<Snapshotter> = std::sync::OnceLock::new();
-    let snapshotter = SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder in this test binary");
-        snapshotter
-    });
-    let mut totals = std::collections::HashMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        let label = |k: &str| key.labels().find(|l| l.key() == k).map(|l| l.value().to_owned());
-        if key.name() != metric || label(owner.0).as_deref() != Some(owner.1) {
-            continue;
-        }
-        if let (Some(by), DebugValue::Counter(count)) = (label(by), value) {
-            *totals.entry(by).or_default() += count;
-        }
-    }
-    totals
-}
-
 #[tokio::test]
 async fn published_deferred_and_replayed_messages_are_counted_by_outcome() {
-    let _ = counters("install the recorder", ("", ""), "");
+    support::metrics::recorder();
     let dir = tempfile::tempdir().expect("temp dir");
     let bus = Bus::new(true);
     let outbox = Outbox::open(dir.path(), bus.clone(), OutboxOptions { name: "metered", ..options() }).expect("open");
@@ -267,7 +244,7 @@ async fn published_deferred_and_replayed_messages_are_counted_by_outcome() {
     }
     bus.set_up(true);
     tokio::time::timeout(Duration::from_secs(10), outbox.drained()).await.expect("the backlog is delivered");
-    let totals = counters("ractor_agents_outbox_messages_total", ("outbox", "metered"), "outcome");
+    let totals = support::metrics::counters_by("ractor_agents_outbox_messages_total", ("outbox", "metered"), "outcome");
     assert_eq!(totals.get("published"), Some(&1));
     assert_eq!(totals.get("deferred"), Some(&2));
     assert_eq!(totals.get("replayed"), Some(&2));

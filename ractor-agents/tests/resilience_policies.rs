@@ -2,12 +2,12 @@
 //! as async wrappers and as tower layers. Time is tokio's paused clock; jitter is seeded.
 //! Rate limit, fallback, composition and metrics tests are in `resilience_policies/`.
 
-use std::collections::HashMap;
+mod support;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use ractor_agents::resilience::{
     Bulkhead, BulkheadLayer, BulkheadRejected, Classify, Elapsed, Fallback, FallbackError, FallbackLayer, FullJitter,
     RateLimitLayer, RateLimiter, Retry, RetryBudget, RetryClass, RetryLayer, Timeout, TimeoutLayer,

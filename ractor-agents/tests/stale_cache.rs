@@ -1,6 +1,8 @@
 //! The stale cache: serves flagged stale values within the bound when the store fails, and the
 //! store's own error beyond it.
 
+mod support;
+
 use std::time::Duration;
 
 use ractor_agents::resilience::breaker::{BreakDuration, BreakerError, CircuitBreaker, SlidingWindow};
@@ -123,41 +125,16 @@ async fn an_open_breaker_is_answered_from_the_cache_without_calling_the_store() 
     assert!(matches!(cache.read("k", store(false)).await, Err(BreakerError::Open(_))));
 }
 
-/// Counter totals of `metric` where the label `owner.0` is `owner.1`, keyed by the label `by`
-/// (the first call installs the recorder).
-fn counters(metric: &str, owner: (&str, &str), by: &str) -> std::collections::HashMap<String, u64> {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-    static SNAPSHOTTER: std::sync::OnceLock<Snapshotter> = std::sync::OnceLock::new();
-    let snapshotter = SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder in this test binary");
-        snapshotter
-    });
-    let mut totals = std::collections::HashMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        let label = |k: &str| key.labels().find(|l| l.key() == k).map(|l| l.value().to_owned());
-        if key.name() != metric || label(owner.0).as_deref() != Some(owner.1) {
-            continue;
-        }
-        if let (Some(by), DebugValue::Counter(count)) = (label(by), value) {
-            *totals.entry(by).or_default() += count;
-        }
-    }
-    totals
-}
-
 #[tokio::test]
 async fn fresh_stale_and_missed_reads_are_counted_by_answer() {
-    let _ = counters("install the recorder", ("", ""), "");
+    support::metrics::recorder();
     let clock = ManualClock::new();
     let cache: StaleCache<&str, u32> = StaleCache::new("metered", 4, Duration::from_secs(10)).with_clock(clock.clone());
     let _ = cache.read("k", |_| async { Ok::<_, StoreError>(1) }).await;
     let _ = cache.read("k", |_| async { Err::<u32, _>(StoreError::Down) }).await;
     let _ = cache.read("k", |_| async { Err::<u32, _>(StoreError::Down) }).await;
     let _ = cache.read("never", |_| async { Err::<u32, _>(StoreError::Down) }).await;
-    let totals = counters("ractor_agents_stale_cache_reads_total", ("cache", "metered"), "answer");
+    let totals = support::metrics::counters_by("ractor_agents_stale_cache_reads_total", ("cache", "metered"), "answer");
     assert_eq!(totals.get("fresh"), Some(&1));
     assert_eq!(totals.get("stale"), Some(&2));
     assert_eq!(totals.get("miss"), Some(&1));

@@ -5,11 +5,8 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use ractor_agents::prelude::*;
 use ractor_agents::supervisor::{SupervisorError, SupervisorExit};
 use support::{Log, Probe, ProbeMsg, ping};
@@ -393,34 +390,7 @@ async fn s21_a_dynamic_supervisor_starts_and_terminates_children_up_to_its_maxim
     assert_eq!(log.live(), 0);
 }
 
-fn recorder() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder in this test binary");
-        snapshotter
-    })
-}
-
-/// The total of a counter since the recorder was installed (snapshots drain counters, so
-/// every snapshot is folded into a running total).
-fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
-    static TOTALS: OnceLock<Mutex<HashMap<metrics::Key, u64>>> = OnceLock::new();
-    let mut totals = TOTALS.get_or_init(Default::default).lock().unwrap();
-    for (key, _, _, value) in recorder().snapshot().into_vec() {
-        if let DebugValue::Counter(n) = value {
-            *totals.entry(key.key().clone()).or_default() += n;
-        }
-    }
-    totals
-        .iter()
-        .filter(|(key, _)| {
-            key.name() == name && labels.iter().all(|(k, v)| key.labels().any(|l| l.key() == *k && l.value() == *v))
-        })
-        .map(|(_, n)| n)
-        .sum()
-}
+use support::metrics::{counter, recorder};
 
 #[tokio::test]
 async fn s22_every_exit_restart_and_give_up_is_a_labelled_counter() {

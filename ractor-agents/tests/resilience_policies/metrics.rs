@@ -2,33 +2,7 @@
 
 use super::*;
 
-fn recorder() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder in this test binary");
-        snapshotter
-    })
-}
-
-/// The total of a counter since the recorder was installed (snapshots drain counters).
-fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
-    static TOTALS: OnceLock<Mutex<HashMap<metrics::Key, u64>>> = OnceLock::new();
-    let mut totals = TOTALS.get_or_init(Default::default).lock().expect("not poisoned");
-    for (key, _, _, value) in recorder().snapshot().into_vec() {
-        if let DebugValue::Counter(n) = value {
-            *totals.entry(key.key().clone()).or_default() += n;
-        }
-    }
-    totals
-        .iter()
-        .filter(|(key, _)| {
-            key.name() == name && labels.iter().all(|(k, v)| key.labels().any(|l| l.key() == *k && l.value() == *v))
-        })
-        .map(|(_, n)| *n)
-        .sum()
-}
+use crate::support::metrics::{counter, recorder};
 
 #[tokio::test(start_paused = true)]
 async fn every_policy_counts_what_it_did_under_its_own_name() {
