@@ -6,5 +6,7 @@ mod intake;
 mod lifecycle;
 mod recovery;
 mod routing;
+#[path = "../support/metrics.rs"]
+mod shared_metrics;
 mod stats;
 mod support;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebugValue;
 use ractor_agents::pool::{Job, JobOutcome, Overflow, PoolSpec, TaskHandler, TaskInput};
 use ractor_agents::tasks::{Nack, Payload};
 use ractor_agents::telemetry::metrics::pool_names as names;
@@ -84,15 +84,7 @@ async fn stats_add_up_every_accepted_job_ends_exactly_once() {
     pool.stop().await;
 }
 
-fn recorder() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder in this test binary");
-        snapshotter
-    })
-}
+use crate::shared_metrics::recorder;
 
 /// A metric's value, folded over every snapshot so far (snapshots drain counters and
 /// histograms): counters summed, histograms counted, gauges as last set.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebugValue;
 use ractor_agents::registry::{AgentRegistry, AgentStatus, RegistryEvent, RegistryWatch, StatusReason, WatchError};
 use ractor_agents::telemetry::metrics::names;
 use tokio::time::Instant;
@@ -170,15 +170,7 @@ async fn the_heartbeat_timer_ends_when_the_registry_is_dropped() {
     panic!("the heartbeat timer outlived its registry");
 }
 
-fn recorder() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder in this test binary");
-        snapshotter
-    })
-}
+use crate::support::metrics::recorder;
 
 /// Every metric of registry `registry` by (name, status or agent type). Snapshots reset
 /// counters and gauges alike, and the registry only ever adds to or subtracts from its gauges,

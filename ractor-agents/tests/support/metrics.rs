@@ -1,4 +1,5 @@
 //! One debugging metrics recorder per test binary, and counter totals read from it.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
