@@ -32,14 +32,20 @@
 //! # }
 //! ```
 
+mod config;
 mod error;
 mod fallback;
+#[cfg(feature = "llm-http")]
+mod http;
 mod metered;
 mod simulated;
 mod types;
 
+pub use config::{ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ENV_NAME, ENV_TIMEOUT_SECS, LlmConfigError, OpenAiConfig};
 pub use error::{FailureReason, LlmError, ProviderFailure};
 pub use fallback::FallbackProvider;
+#[cfg(feature = "llm-http")]
+pub use http::OpenAiProvider;
 pub use metered::{Metered, Price, PriceTable};
 pub use simulated::{Latency, SimulatedProvider};
 pub use types::{ChatChunk, ChatMessage, ChatRequest, ChatResponse, FinishReason, Role, Usage, estimate_tokens};
@@ -65,4 +71,55 @@ pub trait LlmProvider: Send + Sync + std::fmt::Debug {
     /// Sends `request` and returns the answer's chunks as they arrive. An `Err` here means the
     /// stream never opened; a failure midway arrives as an `Err` item.
     async fn stream(&self, request: ChatRequest) -> Result<ChunkReceiver, LlmError>;
+}
+
+#[async_trait::async_trait]
+impl<P: LlmProvider + ?Sized> LlmProvider for std::sync::Arc<P> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn model(&self) -> &str {
+        (**self).model()
+    }
+
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        (**self).complete(request).await
+    }
+
+    async fn stream(&self, request: ChatRequest) -> Result<ChunkReceiver, LlmError> {
+        (**self).stream(request).await
+    }
+}
+
+/// The endpoint configured by environment variables ([`OpenAiConfig::from_env`]: `RACTOR_AGENTS_LLM_BASE_URL`,
+/// `RACTOR_AGENTS_LLM_MODEL`, `RACTOR_AGENTS_LLM_API_KEY`, ...) as a provider, or `Ok(None)` when
+/// none is configured (run offline, with a [`SimulatedProvider`] say).
+///
+/// Without the `llm-http` feature a configured endpoint is an error
+/// ([`LlmConfigError::HttpFeatureOff`]) rather than silently ignored.
+///
+/// ```
+/// # fn main() -> Result<(), ractor_agents::llm::LlmConfigError> {
+/// use std::sync::Arc;
+/// use ractor_agents::llm::{LlmProvider, SimulatedProvider, provider_from_env};
+///
+/// let provider: Arc<dyn LlmProvider> = match provider_from_env()? {
+///     Some(real) => real,
+///     None => Arc::new(SimulatedProvider::new("simulated", "sim-1", 7)),
+/// };
+/// println!("answering with {} ({})", provider.name(), provider.model());
+/// # Ok(()) }
+/// ```
+pub fn provider_from_env() -> Result<Option<std::sync::Arc<dyn LlmProvider>>, LlmConfigError> {
+    let Some(config) = OpenAiConfig::from_env()? else { return Ok(None) };
+    #[cfg(feature = "llm-http")]
+    {
+        Ok(Some(std::sync::Arc::new(OpenAiProvider::new(config)?)))
+    }
+    #[cfg(not(feature = "llm-http"))]
+    {
+        drop(config);
+        Err(LlmConfigError::HttpFeatureOff)
+    }
 }
