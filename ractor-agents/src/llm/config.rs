@@ -19,7 +19,9 @@ pub const ENV_NAME: &str = "RACTOR_AGENTS_LLM_NAME";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LlmConfigError {
     /// The base URL does not parse, or is not `http`/`https`.
-    #[error("invalid LLM base URL `{url}` ({reason}); give one like https://api.openai.com/v1 or http://localhost:11434/v1")]
+    #[error(
+        "invalid LLM base URL `{url}` ({reason}); give one like https://api.openai.com/v1 or http://localhost:11434/v1"
+    )]
     InvalidUrl {
         /// The URL given.
         url: String,

@@ -35,6 +35,13 @@ pub enum LlmError {
         /// What was wrong with it.
         detail: String,
     },
+    /// The answer broke off midway: the connection was cut, or the provider reported an error
+    /// in the middle of a stream. Usually transient: retry.
+    #[error("the answer broke off midway ({detail}); retry or use another provider")]
+    Interrupted {
+        /// What happened.
+        detail: String,
+    },
     /// The provider could not be reached (connection refused, DNS, TLS).
     #[error("provider unavailable ({detail}); check its address or use another provider")]
     Unavailable {
@@ -64,6 +71,7 @@ impl LlmError {
             Self::Server { .. } => "server_error",
             Self::Timeout => "timeout",
             Self::Malformed { .. } => "malformed",
+            Self::Interrupted { .. } => "interrupted",
             Self::Unavailable { .. } => "unavailable",
             Self::InvalidRequest { .. } => "invalid_request",
             Self::Exhausted { .. } => "exhausted",
@@ -84,6 +92,7 @@ impl Classify for LlmError {
             Self::RateLimited { retry_after: None }
             | Self::Server { .. }
             | Self::Timeout
+            | Self::Interrupted { .. }
             | Self::Unavailable { .. } => RetryClass::Retryable,
             Self::Malformed { .. } | Self::InvalidRequest { .. } => RetryClass::Permanent,
             // A chain that failed only on permanent errors fails the same way next time.

@@ -1,0 +1,186 @@
+//! A streamed completion: server-sent events read by a task that hands chunks to the caller.
+
+use std::time::Duration;
+
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use super::{transport, wire};
+use crate::llm::types::{ChatChunk, FinishReason, Usage};
+use crate::llm::{ChunkReceiver, LlmError};
+
+/// Chunks buffered between the network and a slow reader; past this, reading the connection
+/// waits for the reader.
+const BUFFER: usize = 32;
+
+/// Starts the task reading `response`'s events; returns the caller's end.
+pub(super) fn spawn(response: reqwest::Response, idle: Duration, prompt_tokens: u32) -> ChunkReceiver {
+    let (tx, rx) = mpsc::channel(BUFFER);
+    let events = response.bytes_stream().eventsource();
+    tokio::spawn(pump(events, tx, idle, prompt_tokens));
+    rx
+}
+
+/// What the stream has said so far beyond its text.
+struct Progress {
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    prompt_tokens: u32,
+    text_chars: usize,
+}
+
+impl Progress {
+    /// The chunk that ends the stream: no text, the finish reason and the usage (the server's,
+    /// or an estimate when it sent none).
+    fn last_chunk(&self) -> ChatChunk {
+        // `estimate_tokens`' rule (a token per four characters) on the text seen.
+        let estimated = Usage {
+            input_tokens: self.prompt_tokens,
+            output_tokens: u32::try_from(self.text_chars.div_ceil(4)).unwrap_or(u32::MAX),
+        };
+        ChatChunk {
+            delta: String::new(),
+            finish_reason: Some(self.finish.unwrap_or(FinishReason::Stop)),
+            usage: Some(self.usage.unwrap_or(estimated)),
+        }
+    }
+}
+
+/// What one event means for the caller.
+enum Step {
+    /// Text to pass on (perhaps none), and the stream goes on.
+    Text(Option<String>),
+    /// The stream is over: this is the last item.
+    End(Result<ChatChunk, LlmError>),
+}
+
+/// Reads events until the answer ends, fails, or the caller drops its receiver (then returning
+/// drops the response body, which closes the connection).
+async fn pump<S>(mut events: S, tx: mpsc::Sender<Result<ChatChunk, LlmError>>, idle: Duration, prompt_tokens: u32)
+where
+    S: Stream<Item = Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>> + Unpin,
+{
+    let mut progress = Progress { finish: None, usage: None, prompt_tokens, text_chars: 0 };
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = tx.closed() => return,
+            next = tokio::time::timeout(idle, events.next()) => next,
+        };
+        let step = match next {
+            Err(_) => Step::End(Err(LlmError::Timeout)),
+            // A server that closes after the finish reason without `[DONE]` still finished.
+            Ok(None) if progress.finish.is_some() => Step::End(Ok(progress.last_chunk())),
+            Ok(None) => {
+                Step::End(Err(LlmError::Interrupted { detail: "the stream ended before the answer finished".into() }))
+            }
+            Ok(Some(Err(EventStreamError::Transport(e)))) => Step::End(Err(match transport(e) {
+                LlmError::Unavailable { detail } => LlmError::Interrupted { detail },
+                other => other,
+            })),
+            Ok(Some(Err(e @ (EventStreamError::Utf8(_) | EventStreamError::Parser(_))))) => {
+                Step::End(Err(LlmError::Malformed { detail: format!("not a server-sent event stream: {e}") }))
+            }
+            Ok(Some(Ok(event))) => read_event(&event.data, &mut progress),
+        };
+        match step {
+            Step::Text(None) => {}
+            Step::Text(Some(delta)) => {
+                let chunk = ChatChunk { delta, finish_reason: None, usage: None };
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return;
+                }
+            }
+            Step::End(last) => {
+                // Nothing to do if the caller has gone.
+                let _ = tx.send(last).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one event's data: a chunk of the completion, `[DONE]`, or something else.
+fn read_event(data: &str, progress: &mut Progress) -> Step {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return Step::End(Ok(progress.last_chunk()));
+    }
+    if data.is_empty() {
+        // A keep-alive or an event without data.
+        return Step::Text(None);
+    }
+    let chunk: wire::Completion = match serde_json::from_str(data) {
+        Ok(chunk) => chunk,
+        Err(e) => {
+            return Step::End(Err(LlmError::Malformed {
+                detail: format!("a stream chunk is not JSON ({e}): `{}`", wire::cut(data, 80)),
+            }));
+        }
+    };
+    if let Some(error) = &chunk.error {
+        let detail = wire::message_of(error).unwrap_or_else(|| error.to_string());
+        return Step::End(Err(LlmError::Interrupted { detail: format!("the provider reported: {detail}") }));
+    }
+    if let Some(usage) = chunk.usage {
+        progress.usage = Some(usage.into());
+    }
+    let mut text = None;
+    if let Some(choice) = chunk.choices.into_iter().next() {
+        if let Some(reason) = choice.finish_reason.as_deref() {
+            progress.finish = Some(wire::finish_reason(reason));
+        }
+        let delta = choice.delta.or(choice.message).and_then(|m| m.content).filter(|t| !t.is_empty());
+        if let Some(delta) = &delta {
+            progress.text_chars += delta.chars().count();
+        }
+        text = delta;
+    }
+    Step::Text(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::estimate_tokens;
+
+    fn progress() -> Progress {
+        Progress { finish: None, usage: None, prompt_tokens: 3, text_chars: 0 }
+    }
+
+    #[test]
+    fn chunks_pass_their_text_and_remember_finish_and_usage() {
+        let mut p = progress();
+        let Step::Text(Some(text)) = read_event(r#"{"choices":[{"delta":{"content":"Hel"}}]}"#, &mut p) else {
+            panic!("text expected")
+        };
+        assert_eq!(text, "Hel");
+        assert!(matches!(
+            read_event(r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#, &mut p),
+            Step::Text(None)
+        ));
+        read_event(r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}}"#, &mut p);
+        let Step::End(Ok(last)) = read_event("[DONE]", &mut p) else { panic!("end expected") };
+        assert_eq!(last.finish_reason, Some(FinishReason::Length));
+        assert_eq!(last.usage, Some(Usage { input_tokens: 7, output_tokens: 2 }));
+    }
+
+    #[test]
+    fn usage_is_estimated_when_the_server_sends_none() {
+        let mut p = progress();
+        read_event(r#"{"choices":[{"delta":{"content":"12345678"},"finish_reason":"stop"}]}"#, &mut p);
+        let Step::End(Ok(last)) = read_event("[DONE]", &mut p) else { panic!("end expected") };
+        assert_eq!(last.usage, Some(Usage { input_tokens: 3, output_tokens: estimate_tokens("12345678") }));
+    }
+
+    #[test]
+    fn bad_chunks_and_reported_errors_end_the_stream_with_typed_errors() {
+        assert!(matches!(read_event("{not json", &mut progress()), Step::End(Err(LlmError::Malformed { .. }))));
+        assert!(matches!(
+            read_event(r#"{"error":{"message":"overloaded"}}"#, &mut progress()),
+            Step::End(Err(LlmError::Interrupted { detail })) if detail.contains("overloaded")
+        ));
+        assert!(matches!(read_event("   ", &mut progress()), Step::Text(None)));
+    }
+}
