@@ -44,9 +44,20 @@ impl PriceTable {
         self
     }
 
-    /// The price of `model`, if the table has one.
+    /// The price of `model`, if the table has one: its own, or else that of the longest priced
+    /// name it extends with a version or tag — providers answer with dated or tagged names
+    /// (`gpt-4o-mini` prices `gpt-4o-mini-2024-07-18`, `llama3.2` prices `llama3.2:latest`).
     pub fn price(&self, model: &str) -> Option<Price> {
-        self.prices.get(model).copied()
+        if let Some(price) = self.prices.get(model) {
+            return Some(*price);
+        }
+        self.prices
+            .iter()
+            .filter(|(name, _)| {
+                model.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with(['-', ':', '@', '/']))
+            })
+            .max_by_key(|(name, _)| name.len())
+            .map(|(_, price)| *price)
     }
 
     /// What `usage` on `model` cost in USD, if the table prices it.
@@ -163,5 +174,23 @@ impl<P: LlmProvider> LlmProvider for Metered<P> {
             }
         });
         Ok(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dated_and_tagged_model_names_take_their_base_models_price() {
+        let prices =
+            PriceTable::new().with("gpt-4o", 2.5, 10.0).with("gpt-4o-mini", 0.15, 0.6).with("llama3.2", 0.0, 0.0);
+        let input = |model: &str| prices.price(model).map(|p| p.input_per_million);
+        assert_eq!(input("gpt-4o-mini"), Some(0.15));
+        assert_eq!(input("gpt-4o-mini-2024-07-18"), Some(0.15), "the longest priced prefix wins");
+        assert_eq!(input("gpt-4o-2024-08-06"), Some(2.5));
+        assert_eq!(input("llama3.2:latest"), Some(0.0));
+        assert_eq!(input("gpt-4"), None);
+        assert_eq!(input("gpt-4omni"), None, "a prefix counts only before a separator");
     }
 }
