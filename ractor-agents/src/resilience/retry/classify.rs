@@ -46,6 +46,31 @@ impl Classify for super::super::RateLimited {
     }
 }
 
+impl Classify for super::super::breaker::Rejected {
+    /// Open: try again when the breaker lets probes through (its `retry_after`). Half-open with
+    /// every probe taken: after a backoff, by when the probes may have closed it. Isolated: an
+    /// operator shut the dependency off; only a reset reopens it, so retrying cannot help.
+    fn retry_class(&self) -> RetryClass {
+        use super::super::breaker::CircuitState;
+        match (self.state, self.retry_after) {
+            (CircuitState::Isolated, _) => RetryClass::Permanent,
+            (_, Some(after)) => RetryClass::RetryAfter(after),
+            (_, None) => RetryClass::Retryable,
+        }
+    }
+}
+
+/// A breaker inside a retry: a rejection classifies as [`Rejected`](super::super::breaker::Rejected)
+/// does, the dependency's own error as it says.
+impl<E: Classify> Classify for super::super::breaker::BreakerError<E> {
+    fn retry_class(&self) -> RetryClass {
+        match self {
+            Self::Open(rejected) => rejected.retry_class(),
+            Self::Inner(e) => e.retry_class(),
+        }
+    }
+}
+
 /// Type-erased errors, as tower stacks produce them: the policies' own errors (found by
 /// downcasting) classify as above; anything else is taken as retryable, so give
 /// [`RetryLayer::classify_with`](super::RetryLayer::classify_with) a closure when some of
@@ -58,8 +83,35 @@ impl Classify for tower::BoxError {
             e.retry_class()
         } else if let Some(e) = self.downcast_ref::<super::super::RateLimited>() {
             e.retry_class()
+        } else if let Some(e) = self.downcast_ref::<super::super::breaker::Rejected>() {
+            e.retry_class()
         } else {
             RetryClass::Retryable
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::resilience::breaker::{BreakerError, CircuitState, Rejected};
+
+    #[test]
+    fn breaker_rejections_say_when_to_come_back() {
+        let open = Rejected { state: CircuitState::Open, retry_after: Some(Duration::from_secs(3)) };
+        assert_eq!(open.retry_class(), RetryClass::RetryAfter(Duration::from_secs(3)));
+        let probing = Rejected { state: CircuitState::HalfOpen, retry_after: None };
+        assert_eq!(probing.retry_class(), RetryClass::Retryable);
+        let isolated = Rejected { state: CircuitState::Isolated, retry_after: None };
+        assert_eq!(isolated.retry_class(), RetryClass::Permanent);
+
+        let boxed: tower::BoxError = Box::new(open);
+        assert_eq!(boxed.retry_class(), RetryClass::RetryAfter(Duration::from_secs(3)));
+        let inner: BreakerError<crate::resilience::Elapsed> =
+            BreakerError::Inner(crate::resilience::Elapsed { policy: "t", after: Duration::from_secs(1) });
+        assert_eq!(inner.retry_class(), RetryClass::Retryable);
+        assert_eq!(BreakerError::<crate::resilience::Elapsed>::Open(isolated).retry_class(), RetryClass::Permanent);
     }
 }
