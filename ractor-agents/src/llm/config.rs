@@ -81,6 +81,7 @@ pub struct OpenAiConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) stream_idle_timeout: Duration,
     pub(crate) stream_usage: bool,
+    pub(crate) max_completion_tokens: bool,
     pub(crate) headers: Vec<(String, String)>,
 }
 
@@ -96,6 +97,7 @@ impl std::fmt::Debug for OpenAiConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("stream_idle_timeout", &self.stream_idle_timeout)
             .field("stream_usage", &self.stream_usage)
+            .field("max_completion_tokens", &self.max_completion_tokens)
             .field("headers", &self.headers.iter().map(|(name, _)| name).collect::<Vec<_>>())
             .finish()
     }
@@ -133,6 +135,7 @@ impl OpenAiConfig {
             connect_timeout: Duration::from_secs(10),
             stream_idle_timeout: Duration::from_secs(30),
             stream_usage: true,
+            max_completion_tokens: false,
             headers: Vec::new(),
         })
     }
@@ -198,10 +201,21 @@ impl OpenAiConfig {
         self
     }
 
-    /// Whether streams ask for token usage (`stream_options.include_usage`, on by default). Turn it
-    /// off for servers that refuse the option; usage is then estimated ([`estimate_tokens`](super::estimate_tokens)).
+    /// Whether streams ask for token usage (`stream_options.include_usage`, on by default). A
+    /// server that refuses the option (naming it in a 400 or 422) is asked again without it, and
+    /// the client stops sending it; streams without usage get an estimate
+    /// ([`estimate_tokens`](super::estimate_tokens)).
     pub fn stream_usage(mut self, ask: bool) -> Self {
         self.stream_usage = ask;
+        self
+    }
+
+    /// Sends [`ChatRequest::max_tokens`](super::ChatRequest::max_tokens) as `max_completion_tokens`
+    /// (OpenAI's newer name, the only one its reasoning models accept) instead of `max_tokens`
+    /// (which every compatible server knows). Off by default; the client also switches by
+    /// itself when a server refuses `max_tokens` and names `max_completion_tokens`.
+    pub fn max_completion_tokens(mut self, send: bool) -> Self {
+        self.max_completion_tokens = send;
         self
     }
 

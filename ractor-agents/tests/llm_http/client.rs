@@ -171,6 +171,33 @@ async fn a_server_that_ignores_stream_true_still_gives_a_one_chunk_stream() {
 }
 
 #[tokio::test]
+async fn a_server_refusing_a_field_is_asked_again_without_it_and_the_client_remembers() {
+    let server = TestServer::start(Reply::Picky("fine then")).await;
+    let llm = client(&server, "local");
+    let (text, end) = read_all(llm.stream(ChatRequest::user("abcdefgh")).await.unwrap()).await;
+    assert_eq!(text, "fine then");
+    assert_eq!(end.unwrap().1, Usage { input_tokens: 2, output_tokens: 3 }, "estimated: the server gave none");
+    assert_eq!(server.requests(), 2, "refused once, then accepted without stream_options");
+    read_all(llm.stream(ChatRequest::user("again")).await.unwrap()).await.1.unwrap();
+    assert_eq!(server.requests(), 3, "remembered: no refusal the second time");
+
+    let capped = ChatRequest { max_tokens: Some(16), ..ChatRequest::user("hi") };
+    assert_eq!(llm.complete(capped.clone()).await.unwrap().content, "fine then");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 5);
+    assert_eq!(seen[4].body["max_completion_tokens"], 16);
+    assert!(seen[4].body.get("max_tokens").is_none());
+    llm.complete(capped).await.unwrap();
+    assert_eq!(server.requests(), 6, "remembered");
+
+    // A refusal naming nothing it can drop is the caller's error, after one request.
+    server.then(Reply::Status(400, "messages must not be empty"));
+    let error = llm.complete(ChatRequest::default()).await.unwrap_err();
+    assert!(matches!(&error, LlmError::InvalidRequest { detail } if detail.contains("messages must not be empty")));
+    assert_eq!(server.requests(), 7);
+}
+
+#[tokio::test]
 async fn a_slow_stream_is_fine_within_the_idle_timeout_and_times_out_past_it() {
     let server = TestServer::start(Reply::SlowStream("slow but steady", Duration::from_millis(30))).await;
     let llm = client(&server, "local");

@@ -35,6 +35,9 @@ pub enum Reply {
     CutStream(&'static str, usize),
     /// 200 with a body that is not JSON (or, for a stream, an event that is not JSON).
     MalformedJson,
+    /// Like [`Reply::Answer`], but refuses (400, OpenAI's wording) a request carrying
+    /// `stream_options` or `max_tokens`, as some servers and models do.
+    Picky(&'static str),
     /// 200 with this exact JSON body (well-formed, perhaps not a completion), even to a stream
     /// request.
     Json(&'static str),
@@ -156,6 +159,18 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
     };
     match reply {
         Reply::Answer(text) => answer(shared, text),
+        Reply::Picky(_) if body.get("stream_options").is_some() => json_response(
+            StatusCode::BAD_REQUEST,
+            error_body("Unrecognized request argument supplied: stream_options", "invalid_request_error"),
+        ),
+        Reply::Picky(_) if body.get("max_tokens").is_some() => json_response(
+            StatusCode::BAD_REQUEST,
+            error_body(
+                "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                "invalid_request_error",
+            ),
+        ),
+        Reply::Picky(text) => answer(shared, text),
         Reply::Slow(text, delay) => {
             tokio::time::sleep(delay).await;
             answer(shared, text)

@@ -4,6 +4,7 @@ mod stream;
 mod wire;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -60,6 +61,10 @@ struct Inner {
     endpoint: reqwest::Url,
     client: reqwest::Client,
     headers: HeaderMap,
+    /// Learned from a server that refused `stream_options`: stop sending it.
+    omit_stream_options: AtomicBool,
+    /// Learned from a server that wants `max_completion_tokens` instead of `max_tokens`.
+    max_completion_tokens: AtomicBool,
 }
 
 impl OpenAiProvider {
@@ -91,7 +96,16 @@ impl OpenAiProvider {
             headers.insert(header, value);
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Ok(Self { inner: Arc::new(Inner { config, endpoint, client, headers }) })
+        let max_completion_tokens = AtomicBool::new(config.max_completion_tokens);
+        let inner = Inner {
+            config,
+            endpoint,
+            client,
+            headers,
+            omit_stream_options: AtomicBool::new(false),
+            max_completion_tokens,
+        };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// Its configuration.
@@ -100,21 +114,70 @@ impl OpenAiProvider {
     }
 
     fn body(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, LlmError> {
-        let config = &self.inner.config;
+        let inner = &self.inner;
+        let completion_tokens = inner.max_completion_tokens.load(Ordering::Relaxed);
         let body = wire::Request {
-            model: request.model.as_deref().unwrap_or(&config.model),
+            model: request.model.as_deref().unwrap_or(&inner.config.model),
             messages: &request.messages,
-            max_tokens: request.max_tokens,
+            max_tokens: request.max_tokens.filter(|_| !completion_tokens),
+            max_completion_tokens: request.max_tokens.filter(|_| completion_tokens),
             temperature: request.temperature,
             stream,
-            stream_options: (stream && config.stream_usage).then_some(wire::StreamOptions { include_usage: true }),
+            stream_options: (stream && self.asks_stream_usage()).then_some(wire::StreamOptions { include_usage: true }),
         };
         serde_json::to_vec(&body)
             .map_err(|e| LlmError::InvalidRequest { detail: format!("cannot encode the request: {e}") })
     }
 
-    fn post(&self, body: Vec<u8>) -> reqwest::RequestBuilder {
-        self.inner.client.post(self.inner.endpoint.clone()).headers(self.inner.headers.clone()).body(body)
+    fn asks_stream_usage(&self) -> bool {
+        self.inner.config.stream_usage && !self.inner.omit_stream_options.load(Ordering::Relaxed)
+    }
+
+    /// Posts `request` until the server accepts it; returns the successful response, or the
+    /// error the server's answer means. A server that refuses a field this client sends
+    /// (`stream_options`, or `max_tokens` where it wants `max_completion_tokens`) is asked once
+    /// more without it, and the client remembers.
+    async fn open(&self, request: &ChatRequest, stream: bool) -> Result<Response, LlmError> {
+        let mut adapted = false;
+        loop {
+            let mut post = self.inner.client.post(self.inner.endpoint.clone()).headers(self.inner.headers.clone());
+            if !stream {
+                // Covers connecting, sending and reading the whole body.
+                post = post.timeout(self.inner.config.timeout);
+            }
+            let response = post.body(self.body(request, stream)?).send().await.map_err(transport)?;
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            let refused_field = matches!(response.status().as_u16(), 400 | 422);
+            let error = Self::refusal(response).await;
+            match &error {
+                LlmError::InvalidRequest { detail }
+                    if refused_field && !adapted && self.adapt(request, stream, detail) =>
+                {
+                    adapted = true;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
+    /// Stops sending what the server's refusal `detail` names; whether anything changed.
+    fn adapt(&self, request: &ChatRequest, stream: bool, detail: &str) -> bool {
+        let inner = &self.inner;
+        if stream && self.asks_stream_usage() && detail.contains("stream_options") {
+            inner.omit_stream_options.store(true, Ordering::Relaxed);
+            tracing::warn!(provider = %inner.config.name, "the server refuses stream_options: streams go on without it, their usage estimated");
+            return true;
+        }
+        if request.max_tokens.is_some()
+            && detail.contains("max_completion_tokens")
+            && !inner.max_completion_tokens.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(provider = %inner.config.name, "the server wants max_completion_tokens: sending that instead of max_tokens");
+            return true;
+        }
+        false
     }
 
     /// Turns a non-success answer into its error, reading (a bounded part of) the body for the
@@ -177,24 +240,15 @@ impl LlmProvider for OpenAiProvider {
     }
 
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
-        let body = self.body(&request, false)?;
-        // reqwest's timeout covers connecting, sending and reading the whole body.
-        let response = self.post(body).timeout(self.inner.config.timeout).send().await.map_err(transport)?;
-        if !response.status().is_success() {
-            return Err(Self::refusal(response).await);
-        }
+        let response = self.open(&request, false).await?;
         let body = response.bytes().await.map_err(transport)?;
         self.completion(&request, &body)
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChunkReceiver, LlmError> {
-        let body = self.body(&request, true)?;
         let timeout = self.inner.config.timeout;
-        let opened = tokio::time::timeout(timeout, async {
-            let response = self.post(body).send().await.map_err(transport)?;
-            if response.status().is_success() { Ok(response) } else { Err(Self::refusal(response).await) }
-        });
-        let response = opened.await.map_err(|_| LlmError::Timeout)??;
+        let response =
+            tokio::time::timeout(timeout, self.open(&request, true)).await.map_err(|_| LlmError::Timeout)??;
         let is_event_stream = response
             .headers()
             .get(CONTENT_TYPE)

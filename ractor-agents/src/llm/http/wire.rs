@@ -12,6 +12,9 @@ pub(super) struct Request<'a> {
     pub(super) messages: &'a [ChatMessage],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) max_tokens: Option<u32>,
+    /// OpenAI's newer name for `max_tokens` (its reasoning models accept only this one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) temperature: Option<f32>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
