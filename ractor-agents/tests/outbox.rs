@@ -21,6 +21,8 @@ struct Bus {
     /// Publishes wait for a permit: a closed gate holds the replay task back.
     gate: Semaphore,
     received: Mutex<Vec<OutboxMessage>>,
+    /// Messages to this topic are refused for good.
+    refused_topic: Mutex<Option<&'static str>>,
 }
 
 impl Bus {
@@ -30,7 +32,12 @@ impl Bus {
             hang_after_taking: AtomicBool::new(false),
             gate: Semaphore::new(Semaphore::MAX_PERMITS),
             received: Mutex::new(Vec::new()),
+            refused_topic: Mutex::new(None),
         })
+    }
+
+    fn refuse_topic(&self, topic: Option<&'static str>) {
+        *self.refused_topic.lock().expect("bus config") = topic;
     }
 
     fn set_up(&self, up: bool) {
@@ -48,6 +55,9 @@ impl Publisher for Bus {
         let _permit = self.gate.acquire().await.map_err(|_| PublishError::new("gate closed for good"))?;
         if !self.up.load(Ordering::SeqCst) {
             return Err(PublishError::new("connection refused"));
+        }
+        if *self.refused_topic.lock().expect("bus config") == Some(message.topic.as_str()) {
+            return Err(PublishError::rejected(format!("no such topic `{}`", message.topic)));
         }
         self.received.lock().expect("bus log").push(message.clone());
         if self.hang_after_taking.load(Ordering::SeqCst) {
@@ -213,6 +223,83 @@ async fn the_log_is_compacted_once_deliveries_dominate_and_still_replays_what_wa
     outbox.close().await.expect("close");
 }
 
+#[tokio::test]
+async fn a_message_the_bus_refuses_for_good_is_set_aside_without_blocking_the_ones_behind_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bus = Bus::new(false);
+    bus.refuse_topic(Some("audit"));
+    let mut sent = messages(5);
+    sent[1] = OutboxMessage::new("audit", b"refused".to_vec());
+    sent[3] = OutboxMessage::new("audit", b"refused too".to_vec());
+    let outbox = Outbox::open(dir.path(), bus.clone(), options()).expect("open");
+    for message in &sent {
+        assert_eq!(outbox.send(message.clone()).await.expect("send"), Sent::Deferred);
+    }
+    bus.set_up(true);
+    tokio::time::timeout(Duration::from_secs(10), outbox.drained()).await.expect("the backlog is delivered");
+    assert_eq!(bus.received_ids(), [sent[0].id, sent[2].id, sent[4].id], "the others in order, not held back");
+    let dead = outbox.dead_letters();
+    assert_eq!(dead.iter().map(|d| d.message.id).collect::<Vec<_>>(), [sent[1].id, sent[3].id]);
+    assert_eq!(dead[0].message, sent[1], "kept whole");
+    assert_eq!(dead[0].reason, "no such topic `audit`");
+
+    // Sent directly while the bus is healthy: refused at once, kept the same way.
+    let direct = OutboxMessage::new("audit", b"direct".to_vec());
+    assert_eq!(outbox.send(direct.clone()).await.expect("send"), Sent::DeadLettered);
+    assert_eq!(outbox.dead_letters().len(), 3);
+    drop(outbox);
+
+    // Dead letters survive a reopen, and nothing is retried by itself.
+    let outbox = Outbox::open(dir.path(), bus.clone(), options()).expect("reopen");
+    assert_eq!(outbox.pending(), 0);
+    assert_eq!(
+        outbox.dead_letters().iter().map(|d| d.message.id).collect::<Vec<_>>(),
+        [sent[1].id, sent[3].id, direct.id]
+    );
+    // The topic is created; one letter is redriven, one discarded, one left.
+    bus.refuse_topic(None);
+    assert!(outbox.redrive(sent[3].id).await.expect("redrive"));
+    assert!(outbox.discard(sent[1].id).await.expect("discard"));
+    assert!(!outbox.discard(sent[1].id).await.expect("discard"), "already gone");
+    assert!(!outbox.redrive(MessageId(7)).await.expect("redrive"), "no such dead letter");
+    tokio::time::timeout(Duration::from_secs(10), outbox.drained()).await.expect("the redriven letter is delivered");
+    assert_eq!(bus.received_ids().last(), Some(&sent[3].id));
+    drop(outbox);
+
+    let outbox = Outbox::open(dir.path(), bus.clone(), options()).expect("reopen again");
+    assert_eq!(outbox.pending(), 0, "the redriven letter was delivered, not queued again");
+    assert_eq!(outbox.dead_letters().iter().map(|d| d.message.id).collect::<Vec<_>>(), [direct.id]);
+    outbox.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn compaction_keeps_the_dead_letters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bus = Bus::new(true);
+    bus.refuse_topic(Some("audit"));
+    let outbox = Outbox::open(dir.path(), bus.clone(), OutboxOptions { compact_after: 4, ..options() }).expect("open");
+    let refused = OutboxMessage::new("audit", b"refused".to_vec());
+    assert_eq!(outbox.send(refused.clone()).await.expect("send"), Sent::DeadLettered);
+    bus.set_up(false);
+    for message in messages(10) {
+        outbox.send(message).await.expect("send");
+    }
+    bus.set_up(true);
+    wait_until("the backlog is delivered", || outbox.pending() == 0).await;
+    let has_snapshot = || {
+        std::fs::read_dir(dir.path())
+            .expect("list the outbox dir")
+            .any(|entry| entry.is_ok_and(|e| e.path().extension().is_some_and(|ext| ext == "snap")))
+    };
+    wait_until("a snapshot replaced the delivered records", has_snapshot).await;
+    drop(outbox);
+    let outbox = Outbox::open(dir.path(), bus.clone(), options()).expect("reopen");
+    let dead = outbox.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((&dead[0].message, dead[0].reason.as_str()), (&refused, "no such topic `audit`"));
+    outbox.close().await.expect("close");
+}
+
 #[test]
 fn the_deduplicator_forgets_the_oldest_id_beyond_its_window() {
     let mut seen = Deduplicator::new(2);
@@ -248,5 +335,9 @@ async fn published_deferred_and_replayed_messages_are_counted_by_outcome() {
     assert_eq!(totals.get("published"), Some(&1));
     assert_eq!(totals.get("deferred"), Some(&2));
     assert_eq!(totals.get("replayed"), Some(&2));
+    bus.refuse_topic(Some("audit"));
+    outbox.send(OutboxMessage::new("audit", b"x".to_vec())).await.expect("send");
+    let totals = support::metrics::counters_by("ractor_agents_outbox_messages_total", ("outbox", "metered"), "outcome");
+    assert_eq!(totals.get("dead_lettered"), Some(&1));
     outbox.close().await.expect("close");
 }

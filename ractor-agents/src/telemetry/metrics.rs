@@ -73,10 +73,13 @@ pub mod names {
     /// it failed and nothing young enough was cached, so the error went back).
     pub const STALE_CACHE_READS: &str = "ractor_agents_stale_cache_reads_total";
     /// Counter: messages through an outbox by outcome. Labels: `outbox`, `outcome` (`published`:
-    /// straight to the bus; `deferred`: kept in the log; `replayed`: published from the log).
+    /// straight to the bus; `deferred`: kept in the log; `replayed`: published from the log;
+    /// `dead_lettered`: refused by the bus for good and set aside).
     pub const OUTBOX_MESSAGES: &str = "ractor_agents_outbox_messages_total";
     /// Gauge: messages in an outbox's log waiting for the bus. Labels: `outbox`.
     pub const OUTBOX_PENDING: &str = "ractor_agents_outbox_pending";
+    /// Gauge: messages the bus refused for good, kept in an outbox's log. Labels: `outbox`.
+    pub const OUTBOX_DEAD_LETTERS: &str = "ractor_agents_outbox_dead_letters";
 }
 
 /// Metric handles of one degradation controller, resolved when it is built.
@@ -128,7 +131,9 @@ pub(crate) struct OutboxMetrics {
     pub(crate) published: Counter,
     pub(crate) deferred: Counter,
     pub(crate) replayed: Counter,
+    pub(crate) dead_lettered: Counter,
     pub(crate) pending: metrics::Gauge,
+    pub(crate) dead_letters: metrics::Gauge,
 }
 
 impl OutboxMetrics {
@@ -139,7 +144,9 @@ impl OutboxMetrics {
             published: messages("published"),
             deferred: messages("deferred"),
             replayed: messages("replayed"),
+            dead_lettered: messages("dead_lettered"),
             pending: metrics::gauge!(names::OUTBOX_PENDING, "outbox" => outbox),
+            dead_letters: metrics::gauge!(names::OUTBOX_DEAD_LETTERS, "outbox" => outbox),
         }
     }
 }

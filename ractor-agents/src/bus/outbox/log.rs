@@ -1,15 +1,18 @@
 //! The outbox's records in the journal, and rebuilding the queue from them.
 //!
-//! Two records: `Queued(message)` when a message is deferred, `Delivered(id)` once the bus took
-//! it. On open, the queue is every `Queued` without a later `Delivered`, in log order. A
-//! snapshot holds only the `Queued` records still undelivered at its cut.
+//! Three records: `Queued(message)` when a message is deferred (or redriven), `Delivered(id)`
+//! once the bus took it (or a dead letter was discarded), `DeadLettered(id, reason)` when the
+//! bus refused it for good. On open, records are applied in log order: the queue is what was
+//! queued and neither delivered nor dead-lettered since, oldest first; the dead letters are what
+//! was dead-lettered and neither redriven nor discarded since. A snapshot holds the queue's
+//! `Queued` records, then each dead letter's `Queued` + `DeadLettered`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use bincode::config::standard;
 use serde::{Deserialize, Serialize};
 
-use super::message::{MessageId, OutboxMessage};
+use super::message::{DeadLetter, MessageId, OutboxMessage};
 
 /// The format byte this build writes and the newest it reads.
 const RECORD_FORMAT: u8 = 1;
@@ -18,6 +21,19 @@ const RECORD_FORMAT: u8 = 1;
 pub(super) enum Record {
     Queued(OutboxMessage),
     Delivered(MessageId),
+    // Appended last: logs written before dead letters existed decode unchanged.
+    DeadLettered(MessageId, String),
+}
+
+/// What a log holds once replayed.
+#[derive(Debug, Default)]
+pub(super) struct Rebuilt {
+    /// Messages waiting for the bus, oldest first.
+    pub(super) queue: VecDeque<OutboxMessage>,
+    /// Messages the bus refused, in the order they were refused.
+    pub(super) dead: Vec<DeadLetter>,
+    /// `Delivered` records in the log.
+    pub(super) delivered_records: u64,
 }
 
 pub(super) fn encode(record: &Record) -> Result<Vec<u8>, String> {
@@ -38,21 +54,39 @@ fn decode(bytes: &[u8]) -> Result<Record, String> {
     Ok(record)
 }
 
-/// The undelivered messages, oldest first, and how many `Delivered` records the log holds.
-pub(super) fn rebuild<'a>(records: impl Iterator<Item = &'a [u8]>) -> Result<(VecDeque<OutboxMessage>, u64), String> {
-    let mut queued = Vec::new();
-    let mut delivered = HashSet::new();
+/// Applies the log's records in order.
+pub(super) fn rebuild<'a>(records: impl Iterator<Item = &'a [u8]>) -> Result<Rebuilt, String> {
+    // Waiting messages keyed by id, with the sequence number of their (latest) `Queued`.
+    let mut waiting: HashMap<MessageId, (usize, OutboxMessage)> = HashMap::new();
+    let mut dead: HashMap<MessageId, (usize, DeadLetter)> = HashMap::new();
+    let mut delivered_records = 0;
     for (index, bytes) in records.enumerate() {
         match decode(bytes).map_err(|reason| format!("record {index}: {reason}"))? {
-            Record::Queued(message) => queued.push(message),
+            Record::Queued(message) => {
+                dead.remove(&message.id);
+                waiting.insert(message.id, (index, message));
+            }
             Record::Delivered(id) => {
-                delivered.insert(id);
+                delivered_records += 1;
+                waiting.remove(&id);
+                dead.remove(&id);
+            }
+            Record::DeadLettered(id, reason) => {
+                if let Some((_, message)) = waiting.remove(&id) {
+                    dead.insert(id, (index, DeadLetter { message, reason }));
+                }
             }
         }
     }
-    let delivered_records = delivered.len() as u64;
-    let pending = queued.into_iter().filter(|m| !delivered.contains(&m.id)).collect();
-    Ok((pending, delivered_records))
+    let mut queue: Vec<_> = waiting.into_values().collect();
+    queue.sort_unstable_by_key(|(index, _)| *index);
+    let mut dead: Vec<_> = dead.into_values().collect();
+    dead.sort_unstable_by_key(|(index, _)| *index);
+    Ok(Rebuilt {
+        queue: queue.into_iter().map(|(_, m)| m).collect(),
+        dead: dead.into_iter().map(|(_, d)| d).collect(),
+        delivered_records,
+    })
 }
 
 #[cfg(test)]
@@ -75,9 +109,33 @@ mod tests {
             encoded(&Record::Delivered(MessageId(1))),
             encoded(&Record::Queued(message(3))),
         ];
-        let (pending, delivered) = rebuild(records.iter().map(Vec::as_slice)).expect("readable log");
-        assert_eq!(pending.iter().map(|m| m.id).collect::<Vec<_>>(), [MessageId(2), MessageId(3)]);
-        assert_eq!(delivered, 1);
+        let rebuilt = rebuild(records.iter().map(Vec::as_slice)).expect("readable log");
+        assert_eq!(rebuilt.queue.iter().map(|m| m.id).collect::<Vec<_>>(), [MessageId(2), MessageId(3)]);
+        assert_eq!(rebuilt.delivered_records, 1);
+        assert!(rebuilt.dead.is_empty());
+    }
+
+    #[test]
+    fn dead_letters_leave_the_queue_until_redriven_or_discarded() {
+        let records = [
+            encoded(&Record::Queued(message(1))),
+            encoded(&Record::Queued(message(2))),
+            encoded(&Record::Queued(message(3))),
+            encoded(&Record::DeadLettered(MessageId(1), "too large".into())),
+            encoded(&Record::DeadLettered(MessageId(2), "no such topic".into())),
+            // 2 is redriven: queued again, behind 3.
+            encoded(&Record::Queued(message(2))),
+            encoded(&Record::Queued(message(4))),
+            encoded(&Record::Queued(message(5))),
+            encoded(&Record::DeadLettered(MessageId(5), "schema".into())),
+            // 5 is discarded.
+            encoded(&Record::Delivered(MessageId(5))),
+        ];
+        let rebuilt = rebuild(records.iter().map(Vec::as_slice)).expect("readable log");
+        let queue: Vec<_> = rebuilt.queue.iter().map(|m| m.id).collect();
+        assert_eq!(queue, [MessageId(3), MessageId(2), MessageId(4)]);
+        assert_eq!(rebuilt.dead.len(), 1);
+        assert_eq!((rebuilt.dead[0].message.id, rebuilt.dead[0].reason.as_str()), (MessageId(1), "too large"));
     }
 
     #[test]

@@ -70,19 +70,43 @@ impl OutboxMessage {
     }
 }
 
-/// Publishing failed; the outbox keeps the message and retries.
+/// Publishing failed. Usually the bus is unavailable and the outbox keeps the message and
+/// retries; a bus that refuses *this message* for good ([`PublishError::rejected`]: too large,
+/// a topic that does not exist, a schema the broker refuses) gets it set aside as a dead letter
+/// instead, so it cannot hold back the messages behind it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("publishing failed: {reason}; the outbox keeps the message and retries")]
+#[error("{}", if *.permanent {
+    format!("the bus refused the message: {reason}; it will never take it as is")
+} else {
+    format!("publishing failed: {reason}; the outbox keeps the message and retries")
+})]
 pub struct PublishError {
     /// What the bus client said.
     pub reason: String,
+    /// Whether the bus refused this message for good (retrying cannot help).
+    pub permanent: bool,
 }
 
 impl PublishError {
-    /// A failure described by `reason`.
+    /// A failure that may pass (the bus is down, a timeout): the message is retried.
     pub fn new(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into() }
+        Self { reason: reason.into(), permanent: false }
     }
+
+    /// The bus refused this message for good: it becomes a dead letter.
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), permanent: true }
+    }
+}
+
+/// A message the bus refused for good, set aside with the bus's reason. Kept in the log until
+/// [`Outbox::redrive`](super::Outbox::redrive) or [`Outbox::discard`](super::Outbox::discard).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The message, as it was sent.
+    pub message: OutboxMessage,
+    /// Why the bus refused it.
+    pub reason: String,
 }
 
 /// Sends messages to the bus. `Ok` means the bus has the message (it may still be delivered

@@ -13,6 +13,11 @@
 //! | down       | none             | logs the message: `Sent::Deferred`            |
 //! | up or down | some             | logs it behind them: `Sent::Deferred`         |
 //!
+//! A message the bus refuses for good ([`PublishError::rejected`]) does not block the ones
+//! behind it: it is set aside as a [`DeadLetter`] (kept in the log, listed by
+//! [`Outbox::dead_letters`]) until someone [redrives](Outbox::redrive) or
+//! [discards](Outbox::discard) it.
+//!
 //! Delivery is **at least once**: a crash after the bus took a message but before its delivery
 //! was recorded publishes it again after the reopen. Subscribers drop the duplicates by
 //! [`MessageId`] with a [`Deduplicator`]. Order: messages from sends that do not overlap in
@@ -26,7 +31,8 @@
 //! a policy from [`resilience`](crate::resilience)) so a hanging bus fails fast and defers.
 //!
 //! Metrics: `ractor_agents_outbox_messages_total{outbox,outcome}` (`published`, `deferred`,
-//! `replayed`) and the gauge `ractor_agents_outbox_pending{outbox}`.
+//! `replayed`, `dead_lettered`) and the gauges `ractor_agents_outbox_pending{outbox}` and
+//! `ractor_agents_outbox_dead_letters{outbox}`.
 //!
 //! ```
 //! use ractor_agents::bus::outbox::{Outbox, OutboxMessage, OutboxOptions, PublishError, Publisher, Sent};
@@ -72,7 +78,7 @@ use tokio::task::JoinHandle;
 
 pub use dedup::Deduplicator;
 pub use error::OutboxError;
-pub use message::{MessageId, OutboxMessage, PublishError, Publisher};
+pub use message::{DeadLetter, MessageId, OutboxMessage, PublishError, Publisher};
 
 use crate::journal::{Journal, JournalOptions};
 use crate::telemetry::metrics::OutboxMetrics;
@@ -85,6 +91,8 @@ pub enum Sent {
     Published,
     /// It is in the durable log; the replay task publishes it once the bus is back.
     Deferred,
+    /// The bus refused it for good; it is kept as a [`DeadLetter`].
+    DeadLettered,
 }
 
 /// Options of [`Outbox::open`].
@@ -142,15 +150,18 @@ struct Shared {
 struct State {
     /// Messages not yet recorded delivered, oldest first.
     queue: VecDeque<OutboxMessage>,
+    /// Messages the bus refused for good.
+    dead: Vec<DeadLetter>,
     /// `Delivered` records in the log since the last snapshot's cut.
     delivered_records: u64,
     compacting: bool,
 }
 
 impl Shared {
-    /// Publishes the queue's new length (gauge and `drained` waiters); called under the lock.
+    /// Publishes the queue's new length (gauges and `drained` waiters); called under the lock.
     fn queue_changed(&self, state: &State) {
         self.metrics.pending.set(state.queue.len() as f64);
+        self.metrics.dead_letters.set(state.dead.len() as f64);
         self.pending.send_replace(state.queue.len());
     }
 
@@ -168,18 +179,22 @@ impl<P: Publisher> Outbox<P> {
         // Small segments, not preallocated: an outbox holds little, most of the time nothing.
         let journal_options = JournalOptions::default().name(options.name).segment_bytes(4 << 20).preallocate(false);
         let (journal, replayed) = Journal::open(&dir, journal_options).map_err(OutboxError::log("open"))?;
-        let (queue, delivered_records) =
+        let log::Rebuilt { queue, dead, delivered_records } =
             log::rebuild(replayed.iter()).map_err(|reason| OutboxError::Corrupt { dir: dir.clone(), reason })?;
+        if !dead.is_empty() {
+            tracing::warn!(outbox = options.name, dead_letters = dead.len(), "outbox: the log holds dead letters");
+        }
         if !queue.is_empty() {
             tracing::info!(outbox = options.name, pending = queue.len(), "outbox: replaying undelivered messages");
         }
         let metrics = OutboxMetrics::new(options.name);
         metrics.pending.set(queue.len() as f64);
+        metrics.dead_letters.set(dead.len() as f64);
         let (pending, _) = watch::channel(queue.len());
         let wake = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
             journal,
-            state: Mutex::new(State { queue, delivered_records, compacting: false }),
+            state: Mutex::new(State { queue, dead, delivered_records, compacting: false }),
             wake: wake.clone(),
             pending,
             metrics,
@@ -200,6 +215,7 @@ impl<P: Publisher> Outbox<P> {
                     self.shared.metrics.published.increment(1);
                     return Ok(Sent::Published);
                 }
+                Err(error) if error.permanent => return self.set_aside(message, error.reason).await,
                 Err(error) => tracing::debug!(outbox = self.shared.options.name, %error, "outbox: deferring"),
             }
         }
@@ -207,6 +223,13 @@ impl<P: Publisher> Outbox<P> {
     }
 
     async fn defer(&self, message: OutboxMessage) -> Result<Sent, OutboxError> {
+        self.enqueue(message).await?;
+        self.shared.metrics.deferred.increment(1);
+        Ok(Sent::Deferred)
+    }
+
+    /// Logs `message` at the back of the queue, wakes the replay task, waits until it is durable.
+    async fn enqueue(&self, message: OutboxMessage) -> Result<(), OutboxError> {
         let record = log::encode(&Record::Queued(message.clone())).map_err(|reason| OutboxError::Encode { reason })?;
         let ticket = {
             let mut state = self.shared.lock();
@@ -216,10 +239,74 @@ impl<P: Publisher> Outbox<P> {
             self.shared.queue_changed(&state);
             ticket
         };
-        self.shared.metrics.deferred.increment(1);
         self.shared.wake.notify_one();
-        self.shared.journal.wait_durable(ticket).await.map_err(OutboxError::log("make a message durable"))?;
-        Ok(Sent::Deferred)
+        self.shared.journal.wait_durable(ticket).await.map_err(OutboxError::log("make a message durable"))
+    }
+
+    /// Keeps a message the bus refused on the direct path as a dead letter.
+    async fn set_aside(&self, message: OutboxMessage, reason: String) -> Result<Sent, OutboxError> {
+        let encode = |record: &Record| log::encode(record).map_err(|reason| OutboxError::Encode { reason });
+        let queued = encode(&Record::Queued(message.clone()))?;
+        let dead = encode(&Record::DeadLettered(message.id, reason.clone()))?;
+        let ticket = {
+            let mut state = self.shared.lock();
+            // The log is written in order: the second record durable means the first is too.
+            let _first = self.shared.journal.append(&queued).map_err(OutboxError::log("append a dead letter"))?;
+            let ticket = self.shared.journal.append(&dead).map_err(OutboxError::log("append a dead letter"))?;
+            tracing::warn!(outbox = self.shared.options.name, id = %message.id, %reason, "outbox: the bus refused a message for good; kept as a dead letter");
+            state.dead.push(DeadLetter { message, reason });
+            self.shared.metrics.dead_lettered.increment(1);
+            self.shared.queue_changed(&state);
+            ticket
+        };
+        self.shared.journal.wait_durable(ticket).await.map_err(OutboxError::log("make a dead letter durable"))?;
+        Ok(Sent::DeadLettered)
+    }
+
+    /// The messages the bus refused for good, in the order it refused them.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.shared.lock().dead.clone()
+    }
+
+    /// Queues the dead letter `id` again, behind the messages waiting now (after fixing what the
+    /// bus objected to on its side: creating the topic, raising a size limit). `Ok(false)` if
+    /// there is no such dead letter.
+    pub async fn redrive(&self, id: MessageId) -> Result<bool, OutboxError> {
+        let Some(letter) = self.take_dead(id) else { return Ok(false) };
+        match self.enqueue(letter.message.clone()).await {
+            Ok(()) => Ok(true),
+            Err(error) => {
+                // Not logged as queued: it is still a dead letter.
+                self.shared.lock().dead.push(letter);
+                Err(error)
+            }
+        }
+    }
+
+    /// Drops the dead letter `id` for good. `Ok(false)` if there is no such dead letter.
+    pub async fn discard(&self, id: MessageId) -> Result<bool, OutboxError> {
+        let Some(letter) = self.take_dead(id) else { return Ok(false) };
+        let record = log::encode(&Record::Delivered(id)).map_err(|reason| OutboxError::Encode { reason })?;
+        let appended = {
+            let mut state = self.shared.lock();
+            let appended = self.shared.journal.append(&record);
+            match &appended {
+                Ok(_) => state.delivered_records += 1,
+                Err(_) => state.dead.push(letter),
+            }
+            self.shared.queue_changed(&state);
+            appended.map_err(OutboxError::log("discard a dead letter"))?
+        };
+        self.shared.journal.wait_durable(appended).await.map_err(OutboxError::log("discard a dead letter"))?;
+        Ok(true)
+    }
+
+    fn take_dead(&self, id: MessageId) -> Option<DeadLetter> {
+        let mut state = self.shared.lock();
+        let index = state.dead.iter().position(|d| d.message.id == id)?;
+        let letter = state.dead.remove(index);
+        self.shared.queue_changed(&state);
+        Some(letter)
     }
 
     /// Messages waiting for the bus (deferred and not yet recorded delivered).

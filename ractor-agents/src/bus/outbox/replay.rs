@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::log::{self, Record};
-use super::{MessageId, Publisher, Shared};
+use super::{DeadLetter, MessageId, OutboxMessage, Publisher, Shared};
 
 /// Runs until the outbox is dropped (its `Shared` is gone) or the task is aborted.
 pub(super) async fn run<P: Publisher>(shared: Weak<Shared>, publisher: Arc<P>, wake: Arc<Notify>) {
@@ -29,6 +29,11 @@ pub(super) async fn run<P: Publisher>(shared: Weak<Shared>, publisher: Arc<P>, w
                 record_delivered(&shared, message.id);
                 backoff = initial;
             }
+            Err(error) if error.permanent => {
+                let Some(shared) = shared.upgrade() else { return };
+                record_dead(&shared, message, error.reason);
+                backoff = initial;
+            }
             Err(error) => {
                 let name = shared.upgrade().map_or("outbox", |s| s.options.name);
                 tracing::warn!(outbox = name, %error, retry_in_ms = backoff.as_millis() as u64, "outbox: the bus is still failing");
@@ -37,6 +42,25 @@ pub(super) async fn run<P: Publisher>(shared: Weak<Shared>, publisher: Arc<P>, w
             }
         }
     }
+}
+
+/// The bus refused `message` for good: move it from the queue to the dead letters, and log it.
+fn record_dead(shared: &Arc<Shared>, message: OutboxMessage, reason: String) {
+    let record = log::encode(&Record::DeadLettered(message.id, reason.clone()));
+    let mut state = shared.lock();
+    if state.queue.front().is_some_and(|m| m.id == message.id) {
+        state.queue.pop_front();
+    }
+    tracing::warn!(outbox = shared.options.name, id = %message.id, %reason, "outbox: the bus refused a message for good; kept as a dead letter");
+    if let Err(error) =
+        record.map_err(|e| e.to_string()).and_then(|r| shared.journal.append(&r).map_err(|e| e.to_string()))
+    {
+        // The log still says queued: a reopen tries it again, and the bus refuses it again.
+        tracing::warn!(outbox = shared.options.name, %error, "outbox: could not log a dead letter");
+    }
+    state.dead.push(DeadLetter { message, reason });
+    shared.metrics.dead_lettered.increment(1);
+    shared.queue_changed(&state);
 }
 
 /// The bus took `id`: drop it from the queue and log its delivery (not waited for: if the
@@ -66,9 +90,16 @@ fn record_delivered(shared: &Arc<Shared>, id: MessageId) {
             return;
         }
     };
-    // Taken under the same lock as the cut: exactly the messages the log before it leaves waiting.
-    let live: Result<Vec<Vec<u8>>, String> =
-        state.queue.iter().map(|m| log::encode(&Record::Queued(m.clone()))).collect();
+    // Taken under the same lock as the cut: exactly the messages the log before it leaves
+    // waiting, then the dead letters (queued, then refused).
+    let waiting = state.queue.iter().map(|m| log::encode(&Record::Queued(m.clone())));
+    let dead = state.dead.iter().flat_map(|d| {
+        [
+            log::encode(&Record::Queued(d.message.clone())),
+            log::encode(&Record::DeadLettered(d.message.id, d.reason.clone())),
+        ]
+    });
+    let live: Result<Vec<Vec<u8>>, String> = waiting.chain(dead).collect();
     state.compacting = true;
     state.delivered_records = 0;
     drop(state);
