@@ -59,9 +59,13 @@ fn gcra_admits_a_burst_then_one_call_per_emission_interval_with_exact_retry_afte
 async fn a_waiting_acquire_takes_exactly_the_time_the_rate_requires() {
     let limiter = RateLimiter::new("r", 10, Duration::from_secs(1), 1);
     let started = Instant::now();
-    for _ in 0..5 {
-        limiter.acquire().await;
-    }
+    // Bounded (in paused time): a limiter that never admits fails the test instead of hanging it.
+    let admitted = tokio::time::timeout(Duration::from_secs(60), async {
+        for _ in 0..5 {
+            limiter.acquire().await;
+        }
+    });
+    admitted.await.expect("the limiter admits five calls within a minute");
     assert_eq!(started.elapsed(), ms(400));
 }
 
@@ -72,9 +76,12 @@ async fn the_rate_limit_layer_waits_in_poll_ready_for_capacity() {
         .layer(RateLimitLayer::new(limiter.clone()))
         .service(service_fn(|n: u32| async move { Ok::<_, CallError>(n * 2) }));
     let started = Instant::now();
-    for n in 0..4 {
-        assert_eq!(service.ready().await.unwrap().call(n).await.unwrap(), n * 2);
-    }
+    let served = tokio::time::timeout(Duration::from_secs(60), async {
+        for n in 0..4 {
+            assert_eq!(service.ready().await.unwrap().call(n).await.unwrap(), n * 2);
+        }
+    });
+    served.await.expect("the layer lets four calls through within a minute");
     assert_eq!(started.elapsed(), ms(200), "two at once (the burst), then one per 100 ms");
     assert!(limiter.try_acquire().is_err(), "the layer took its capacity from the shared limiter");
 }
