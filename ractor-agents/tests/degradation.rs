@@ -431,3 +431,25 @@ async fn reduced_mode_is_entered_when_a_breaker_opens_and_left_after_it_closes()
     assert!(d.is_enabled("llm-summaries"));
     assert_eq!(CapabilityMatch::for_level(&d), CapabilityMatch::Strict);
 }
+
+#[test]
+fn a_signal_may_read_its_own_controllers_health_without_deadlocking() {
+    let clock = ManualClock::new();
+    let slot: Arc<OnceLock<Degradation>> = Arc::new(OnceLock::new());
+    let seen_from_inside: Arc<AtomicUsize> = Arc::new(AtomicUsize::new(usize::MAX));
+    let (reader, seen) = (slot.clone(), seen_from_inside.clone());
+    let degradation = controller("introspective", &clock)
+        .custom_signal("self-aware", move || {
+            // A signal that looks at the controller's last verdict (a health endpoint would).
+            if let Some(d) = reader.get() {
+                seen.store(d.health().level.index(), Ordering::SeqCst);
+            }
+            Level::DEGRADED
+        })
+        .build()
+        .unwrap();
+    assert!(slot.set(degradation.clone()).is_ok());
+    run_for(&degradation, &clock, ESCALATE);
+    assert_eq!(degradation.level(), Level::DEGRADED);
+    assert_eq!(seen_from_inside.load(Ordering::SeqCst), Level::NORMAL.index(), "the level before the last step");
+}

@@ -139,9 +139,9 @@ impl DegradationBuilder {
     /// A signal whose closure returns the level it demands (a level the controller lacks is
     /// clamped to the worst one).
     ///
-    /// Signal closures run inside an evaluation, under the controller's lock: keep them quick,
-    /// do not panic, and do not call `evaluate` or `health` of the same controller from them
-    /// (`level` and `is_enabled` are fine).
+    /// Signal closures run inside an evaluation, which holds the controller's signal lock: keep
+    /// them quick, do not panic, and do not call `evaluate` of the same controller from them
+    /// (`level`, `is_enabled` and `health` are fine: they do not wait for signals).
     pub fn custom_signal(
         mut self,
         name: impl Into<String>,

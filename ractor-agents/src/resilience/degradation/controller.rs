@@ -24,9 +24,8 @@ pub struct Degradation {
     pub(super) inner: Arc<Inner>,
 }
 
-/// What `evaluate` mutates, under one lock so evaluations are ordered.
+/// What an evaluation concludes (read by `health` without waiting for signals to be read).
 struct Evaluation {
-    signals: Vec<Signal>,
     hysteresis: Hysteresis,
     readings: Vec<SignalHealth>,
     demanded: Level,
@@ -40,6 +39,9 @@ pub(super) struct Inner {
     clock: Arc<dyn Clock>,
     /// The level's index, readable without the lock (`level()` and `is_enabled` are hot).
     level: AtomicUsize,
+    /// Held for a whole evaluation, so evaluations are ordered; signals are read under it only.
+    signals: Mutex<Vec<Signal>>,
+    /// Taken after `signals`, briefly, to apply the readings.
     evaluation: Mutex<Evaluation>,
     changes: watch::Sender<Level>,
     metrics: DegradationMetrics,
@@ -68,12 +70,8 @@ impl Inner {
         let metrics = DegradationMetrics::new(&name);
         metrics.level.set(0.0);
         let (changes, _) = watch::channel(Level::NORMAL);
-        let evaluation = Evaluation {
-            signals,
-            hysteresis: Hysteresis::new(Level::NORMAL),
-            readings: Vec::new(),
-            demanded: Level::NORMAL,
-        };
+        let evaluation =
+            Evaluation { hysteresis: Hysteresis::new(Level::NORMAL), readings: Vec::new(), demanded: Level::NORMAL };
         Inner {
             name,
             levels,
@@ -81,6 +79,7 @@ impl Inner {
             features,
             clock,
             level: AtomicUsize::new(0),
+            signals: Mutex::new(signals),
             evaluation: Mutex::new(evaluation),
             changes,
             metrics,
@@ -109,10 +108,9 @@ impl Inner {
     }
 
     fn evaluate(&self) -> Level {
-        let mut evaluation = lock(&self.evaluation);
+        let mut signals = lock(&self.signals);
         let worst = self.levels.worst();
-        let readings: Vec<SignalHealth> = evaluation
-            .signals
+        let readings: Vec<SignalHealth> = signals
             .iter_mut()
             .map(|signal| {
                 let mut reading = signal.read();
@@ -121,6 +119,7 @@ impl Inner {
             })
             .collect();
         let demanded = readings.iter().map(|r| r.demands).max().unwrap_or(Level::NORMAL);
+        let mut evaluation = lock(&self.evaluation);
         let from = evaluation.hysteresis.level();
         let moved = evaluation.hysteresis.step(self.clock.now(), demanded, self.hold);
         evaluation.readings = readings;
@@ -141,7 +140,10 @@ impl Inner {
             );
             self.changes.send_replace(to);
         }
-        evaluation.hysteresis.level()
+        let level = evaluation.hysteresis.level();
+        drop(evaluation);
+        drop(signals);
+        level
     }
 }
 
