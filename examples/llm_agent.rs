@@ -143,10 +143,8 @@ fn build_chain(prices: PriceTable) -> Result<Chain, Box<dyn std::error::Error>> 
     let (primary, simulated_primary, budget): (Arc<dyn LlmProvider>, _, _) = match provider_from_env()? {
         Some(real) => (real, None, Duration::from_secs(60)),
         None => {
-            let sim = SimulatedProvider::new("primary", "sim-large", 1).latency(Latency::Exponential {
-                base: Duration::from_millis(40),
-                mean: Duration::from_millis(30),
-            });
+            let sim = SimulatedProvider::new("primary", "sim-large", 1)
+                .latency(Latency::Exponential { base: Duration::from_millis(40), mean: Duration::from_millis(30) });
             (Arc::new(sim.clone()), Some(sim), Duration::from_secs(2))
         }
     };

@@ -301,7 +301,10 @@ fn summary_chain(real: Option<Arc<dyn LlmProvider>>) -> Result<Summaries, Box<dy
             CircuitBreaker::builder(name)
                 .window(SlidingWindow::Count(100))
                 .minimum_calls(20)
-                .break_duration(BreakDuration::Exponential { initial: Duration::from_secs(1), max: Duration::from_secs(8) })
+                .break_duration(BreakDuration::Exponential {
+                    initial: Duration::from_secs(1),
+                    max: Duration::from_secs(8),
+                })
                 .build()
         } else {
             Ok(CircuitBreaker::new(name))
