@@ -14,7 +14,9 @@
 //! breaker for a longer break; the next probe succeeds, the breaker closes, and the primary
 //! answers again. Each line says who answered, the primary's breaker state, the tokens used and
 //! their cost (from a `PriceTable`); the breaker's own state changes are logged as they happen.
-//! A streamed summary (printed chunk by chunk as it arrives) comes first and last.
+//! A streamed summary (printed chunk by chunk as it arrives) comes first and last, and the
+//! metrics `Metered` and the breakers recorded close the run. (A simulated provider has no
+//! model: its "summary" is the text it was given, cut at `max_tokens`.)
 //!
 //! Run: `cargo run --example llm_agent` (a few seconds, no network).
 //!
@@ -36,6 +38,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use ractor_agents::llm::{
     ChatMessage, ChatRequest, FallbackProvider, Latency, LlmError, LlmProvider, Metered, PriceTable, SimulatedProvider,
     Usage, provider_from_env,
@@ -203,8 +206,35 @@ fn cost(usd: Option<f64>) -> String {
     usd.map_or_else(|| "no price for this model".to_owned(), |usd| format!("${usd:.6}"))
 }
 
+/// Prints the (non-zero) metrics `Metered` and the breakers recorded (a real service would
+/// export them, to Prometheus say; see docs/observability/metrics.md).
+fn print_metrics(snapshotter: &Snapshotter) {
+    let mut lines: Vec<String> = Vec::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let name = key.name();
+        if !(name.starts_with("ractor_agents_llm_") || name == "ractor_agents_circuit_breaker_calls_total") {
+            continue;
+        }
+        let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+        let value = match value {
+            DebugValue::Counter(0) => continue,
+            DebugValue::Counter(n) => n.to_string(),
+            DebugValue::Gauge(g) => format!("{:.6}", g.0),
+            DebugValue::Histogram(samples) => format!("{} samples", samples.len()),
+        };
+        lines.push(format!("  {name}{{{}}} {value}", labels.join(",")));
+    }
+    lines.sort();
+    println!("metrics recorded:\n{}", lines.join("\n"));
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Installed before the chain is built: breakers take their metric handles when created.
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install()?;
     // The breaker logs each state change (opened at WARN, the others at INFO).
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -300,6 +330,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         spent.usd,
         chain.primary_breaker.state(),
     );
+    print_metrics(&snapshotter);
     root.stop().await;
     Ok(())
 }

@@ -123,6 +123,8 @@ impl TaskHandler for Analyzer {
 #[derive(Default)]
 struct Totals {
     documents: u64,
+    /// Documents indexed with a summary (the rest were analyzed while no model answered).
+    summarized: u64,
     words: u64,
     top_words: HashMap<String, u64>,
 }
@@ -136,6 +138,7 @@ impl TaskHandler for Indexer {
         let analysis: Analysis = task.payload.decode().map_err(|e| Nack::permanent(e.to_string()))?;
         let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
         totals.documents += 1;
+        totals.summarized += u64::from(analysis.summary.is_some());
         totals.words += analysis.words as u64;
         *totals.top_words.entry(analysis.top_word).or_default() += 1;
         Ok(Payload::default())
@@ -150,6 +153,8 @@ struct Summaries {
     primary_breaker: CircuitBreaker,
     prices: PriceTable,
     tally: Mutex<LlmTally>,
+    /// The simulated providers, to say in the report which are down on schedule.
+    outages: Vec<Arc<ScheduledOutage>>,
 }
 
 /// What the chain answered this run.
@@ -202,11 +207,13 @@ impl Summaries {
     fn report(&self) -> String {
         let tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         let answers: Vec<String> = tally.answers.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        let down: Vec<&str> = self.outages.iter().filter(|o| o.is_down()).map(|o| o.name()).collect();
         format!(
-            "llm: answered by {} | degraded {} | primary breaker {}",
+            "llm: answered by {} | degraded {} | primary breaker {}{}",
             answers.join(", "),
             tally.degraded,
             self.primary_breaker.state(),
+            if down.is_empty() { String::new() } else { format!(" | scheduled outage: {} down", down.join(", ")) },
         )
     }
 
@@ -272,26 +279,35 @@ impl LlmProvider for ScheduledOutage {
 /// The analyzers' provider chain: `Metered(FallbackProvider[primary, backup])`, each provider
 /// behind its own retry and circuit breaker.
 ///
-/// `real` (the endpoint configured by `RACTOR_AGENTS_LLM_*`, if any) is the primary; otherwise
-/// a simulated one with a 2 s outage every 10 s. The backup is always simulated, with half a
-/// second of outage inside the primary's (offline), so both are sometimes down at once.
+/// `real` (the endpoint configured by `RACTOR_AGENTS_LLM_*`, if any) is the primary, and the
+/// backup is simulated. Offline both are simulated, on a schedule of outages: the primary is
+/// down from 1 s to 3 s of every 10 s, the backup from 2 s to 2.5 s, so both are sometimes down
+/// at once.
 fn summary_chain(real: Option<Arc<dyn LlmProvider>>) -> Result<Summaries, Box<dyn std::error::Error>> {
-    // Fast enough that ~32 workers keep up with ~2,000 documents a second.
-    let simulated = |name: &str, model: &str, seed: u64, down: Range<Duration>| ScheduledOutage {
-        inner: SimulatedProvider::new(name, model, seed)
-            .latency(Latency::Exponential { base: Duration::from_millis(2), mean: Duration::from_millis(3) }),
-        since: Instant::now(),
-        every: Duration::from_secs(10),
-        down,
-    };
-    let backup = simulated("backup", "sim-small", 2, Duration::from_millis(2000)..Duration::from_millis(2500));
     let offline = real.is_none();
+    let simulated = |name: &str, model: &str, seed: u64, down_ms: Range<u64>| {
+        Arc::new(ScheduledOutage {
+            // Fast enough that ~32 workers keep up with ~2,000 documents a second.
+            inner: SimulatedProvider::new(name, model, seed)
+                .latency(Latency::Exponential { base: Duration::from_millis(2), mean: Duration::from_millis(3) }),
+            since: Instant::now(),
+            every: Duration::from_secs(10),
+            down: if offline {
+                Duration::from_millis(down_ms.start)..Duration::from_millis(down_ms.end)
+            } else {
+                Duration::ZERO..Duration::ZERO
+            },
+        })
+    };
+    let backup = simulated("backup", "sim-small", 2, 2000..2500);
+    let mut outages = vec![backup.clone()];
     let (primary, budget): (Arc<dyn LlmProvider>, Duration) = match real {
         Some(real) => (real, Duration::from_secs(30)),
-        None => (
-            Arc::new(simulated("primary", "sim-large", 1, Duration::from_secs(1)..Duration::from_secs(3))),
-            Duration::from_millis(250),
-        ),
+        None => {
+            let primary = simulated("primary", "sim-large", 1, 1000..3000);
+            outages.insert(0, primary.clone());
+            (primary, Duration::from_millis(250))
+        }
     };
     // The default breaker is made for a few calls a second (it judges 30 s of calls). Offline
     // there are thousands a second: judge the last 100 calls instead, so an outage trips it
@@ -332,6 +348,7 @@ fn summary_chain(real: Option<Arc<dyn LlmProvider>>) -> Result<Summaries, Box<dy
         primary_breaker,
         prices,
         tally: Mutex::new(LlmTally { answers: vec![(primary_name, 0), ("backup".into(), 0)], ..LlmTally::default() }),
+        outages,
     })
 }
 
@@ -518,9 +535,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             _ = ticker.tick() => {
                 let q = store.counts().await?;
                 let (a, i) = (analyze.stats(), index.stats());
-                let indexed = totals.lock().unwrap_or_else(|e| e.into_inner()).documents;
+                let (indexed, summarized) = {
+                    let t = totals.lock().unwrap_or_else(|e| e.into_inner());
+                    (t.documents, t.summarized)
+                };
                 println!(
-                    "[{:>5.1}s] submitted {} (deduplicated {}) | queue pending {}, leased {}, succeeded {}, dead-lettered {} | analyze: {} workers, {} busy, crashed tasks {} | index: {} busy | indexed this run {indexed} | registry: {} agents available | {}",
+                    "[{:>5.1}s] submitted {} (deduplicated {}) | queue pending {}, leased {}, succeeded {}, dead-lettered {} | analyze: {} workers, {} busy, crashed tasks {} | index: {} busy | indexed this run {indexed} ({summarized} with a summary) | registry: {} agents available | {}",
                     started.elapsed().as_secs_f64(),
                     submitted.load(Ordering::Relaxed),
                     deduplicated.load(Ordering::Relaxed),

@@ -84,6 +84,7 @@ fn the_service_runs_tasks_through_its_pools_survives_crashes_and_resumes_after_a
     assert!(number_after(report, ", backup") > 0, "the backup should have answered during the outage: {report}");
     assert!(number_after(report, "degraded") > 0, "with both providers down, analyses degrade: {report}");
     assert!(number_after(stopped, "llm:") > 0, "summaries were written: {stopped}");
+    assert!(number_before(report, " with a summary") > 0, "summaries travel in the analyses to the indexer: {report}");
     assert!(number_before(stopped, " output tokens") > 0, "their tokens were counted: {stopped}");
 
     let second = run_service(dir.path(), 2);
