@@ -2,10 +2,11 @@
 //! pools, on embedded defaults (no external service), and resume after a restart.
 //!
 //! ```text
-//!            submit_batch (idempotency key doc-N)          ┌ pool "analyze" (4 workers) ┐
-//! producer ─────────────────────▶ DurableStore ◀─lease─ Coordinator ─▶│ word statistics; enqueues │
-//!  (cursor file)                  (data dir,     ──────▶ dispatchers   │ an "index" task per doc   │
-//!                                  journal)                            └───────────────────────────┘
+//!            submit_batch (idempotency key doc-N)          ┌ pool "analyze" (4-32 workers)┐
+//! producer ─────────────────────▶ DurableStore ◀─lease─ Coordinator ─▶│ word statistics, summary  │──▶ LLM chain
+//!  (cursor file)                  (data dir,     ──────▶ dispatchers   │ (LLM); enqueues an "index"│   primary ▸ backup
+//!                                  journal)                            │ task per doc              │
+//!                                                                      └───────────────────────────┘
 //!                                     ▲                                ┌ pool "index" (2 workers) ┐
 //!                                     └──── index-N tasks ────────────▶│ totals per top word      │
 //!                                                                      └──────────────────────────┘
@@ -18,20 +19,41 @@
 //! queue are done, and the producer continues where it stopped (documents it may have sent
 //! twice are deduplicated by their idempotency key).
 //!
+//! Each analyzer also asks a language model for a one-sentence summary of its document,
+//! through a chain of two providers, each behind its own retry and circuit breaker
+//! ([`summary_chain`]). Offline (the default) both are simulated, and every 10 s the primary has
+//! a 2 s outage (HTTP 503s) and the backup half a second of its own inside it: the report shows
+//! the primary's breaker opening, the backup answering, and, while both are down, documents
+//! analyzed without a summary ("degraded": the pipeline does not wait for the model).
+//!
 //! Run: `cargo run --example service` (`-- --run-for 10` stops by itself after 10 s;
 //! `--data-dir DIR` or `RACTOR_AGENTS_DATA_DIR` chooses where the queue lives, default
 //! `./data/service`).
+//!
+//! With a real OpenAI-compatible endpoint as the primary (the simulated backup stays):
+//! `RACTOR_AGENTS_LLM_BASE_URL=http://localhost:11434/v1 RACTOR_AGENTS_LLM_MODEL=llama3.2 cargo
+//! run --features llm-http --example service` (see the README for the other variables). The
+//! producer then sends 1 document a second, not thousands: each one is a paid (or GPU-bound)
+//! model call, and providers rate-limit. `RACTOR_AGENTS_LLM_RPS` sets the documents per second
+//! (offline too; unset offline means as fast as the producer goes, ~2,000 a second).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ractor_agents::dispatch::Coordinator;
-use ractor_agents::pool::{PoolSpec, TaskHandler, TaskInput};
+use ractor_agents::llm::{
+    ChatMessage, ChatRequest, ChatResponse, ChunkReceiver, FallbackProvider, Latency, LlmError, LlmProvider, Metered,
+    PriceTable, SimulatedProvider, provider_from_env,
+};
+use ractor_agents::pool::{AutoscalePolicy, PoolSpec, TaskHandler, TaskInput};
 use ractor_agents::prelude::*;
+use ractor_agents::resilience::Retry;
+use ractor_agents::resilience::breaker::{BreakDuration, CircuitBreaker, SlidingWindow};
 use ractor_agents::tasks::{DurableStore, Nack, Payload, RetryPolicy, Task, TaskStatus, TaskStore};
 use serde::{Deserialize, Serialize};
 
@@ -53,11 +75,19 @@ struct Analysis {
     doc: u64,
     words: usize,
     top_word: String,
+    /// The model's one-sentence summary; `None` when no provider could answer (degraded).
+    /// (`default`: analyses journaled by earlier versions of this example have neither field.)
+    #[serde(default)]
+    summary: Option<String>,
+    /// The provider that wrote the summary.
+    #[serde(default)]
+    summarized_by: Option<String>,
 }
 
-/// Computes word statistics, then enqueues the document's "index" task.
+/// Computes word statistics and asks for a summary, then enqueues the document's "index" task.
 struct Analyzer {
     store: Arc<dyn TaskStore>,
+    summaries: Arc<Summaries>,
 }
 
 impl TaskHandler for Analyzer {
@@ -71,7 +101,15 @@ impl TaskHandler for Analyzer {
             *counts.entry(word).or_default() += 1;
         }
         let top_word = counts.iter().max_by_key(|(w, n)| (**n, *w)).map(|(w, _)| w.to_string()).unwrap_or_default();
-        let analysis = Analysis { doc: doc.id, words: doc.text.split_whitespace().count(), top_word };
+        // Degrades rather than fails: without a summary the document is still analyzed.
+        let answer = self.summaries.summarize(&doc.text).await;
+        let analysis = Analysis {
+            doc: doc.id,
+            words: doc.text.split_whitespace().count(),
+            top_word,
+            summarized_by: answer.as_ref().map(|a| a.provider.clone()),
+            summary: answer.map(|a| a.content),
+        };
         // Same key on a retry: the follow-up is enqueued once however often this runs.
         let index = Task::json("index", &analysis)
             .map_err(|e| Nack::permanent(e.to_string()))?
@@ -85,6 +123,8 @@ impl TaskHandler for Analyzer {
 #[derive(Default)]
 struct Totals {
     documents: u64,
+    /// Documents indexed with a summary (the rest were analyzed while no model answered).
+    summarized: u64,
     words: u64,
     top_words: HashMap<String, u64>,
 }
@@ -98,10 +138,218 @@ impl TaskHandler for Indexer {
         let analysis: Analysis = task.payload.decode().map_err(|e| Nack::permanent(e.to_string()))?;
         let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
         totals.documents += 1;
+        totals.summarized += u64::from(analysis.summary.is_some());
         totals.words += analysis.words as u64;
         *totals.top_words.entry(analysis.top_word).or_default() += 1;
         Ok(Payload::default())
     }
+}
+
+// ---- The LLM side: a provider chain, what it answered, and the offline outages ----
+
+/// The analyzers' summarizer: a provider chain and the tally the report reads.
+struct Summaries {
+    chain: Arc<dyn LlmProvider>,
+    primary_breaker: CircuitBreaker,
+    prices: PriceTable,
+    tally: Mutex<LlmTally>,
+    /// The simulated providers, to say in the report which are down on schedule.
+    outages: Vec<Arc<ScheduledOutage>>,
+}
+
+/// What the chain answered this run.
+#[derive(Default)]
+struct LlmTally {
+    /// Summaries written, by the provider that wrote them (in chain order).
+    answers: Vec<(String, u64)>,
+    /// Documents analyzed without a summary because every provider failed.
+    degraded: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    usd: f64,
+}
+
+impl Summaries {
+    /// A one-sentence summary of `text`, or `None` when the whole chain failed (counted as
+    /// degraded; the reason is a DEBUG event).
+    async fn summarize(&self, text: &str) -> Option<ChatResponse> {
+        let request = ChatRequest {
+            messages: vec![
+                ChatMessage::system("Summarize the document in one sentence. Answer with the sentence only."),
+                ChatMessage::user(text),
+            ],
+            max_tokens: Some(40),
+            temperature: Some(0.0),
+            ..ChatRequest::default()
+        };
+        let result = self.chain.complete(request).await;
+        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(answer) => {
+                match tally.answers.iter_mut().find(|(p, _)| *p == answer.provider) {
+                    Some((_, n)) => *n += 1,
+                    None => tally.answers.push((answer.provider.clone(), 1)),
+                }
+                tally.input_tokens += u64::from(answer.usage.input_tokens);
+                tally.output_tokens += u64::from(answer.usage.output_tokens);
+                tally.usd += self.prices.cost(&answer.model, &answer.usage).unwrap_or(0.0);
+                Some(answer)
+            }
+            Err(error) => {
+                tally.degraded += 1;
+                tracing::debug!(%error, "no summary: analyzing without one");
+                None
+            }
+        }
+    }
+
+    /// The report's llm part: answers by provider, degraded documents, the primary's breaker.
+    fn report(&self) -> String {
+        let tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        let answers: Vec<String> = tally.answers.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        let down: Vec<&str> = self.outages.iter().filter(|o| o.is_down()).map(|o| o.name()).collect();
+        format!(
+            "llm: answered by {} | degraded {} | primary breaker {}{}",
+            answers.join(", "),
+            tally.degraded,
+            self.primary_breaker.state(),
+            if down.is_empty() { String::new() } else { format!(" | scheduled outage: {} down", down.join(", ")) },
+        )
+    }
+
+    /// The final line's llm part: tokens and their cost.
+    fn spent(&self) -> String {
+        let tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        format!(
+            "llm: {} summaries, {} degraded, {} input + {} output tokens, ${:.4}",
+            tally.answers.iter().map(|(_, n)| n).sum::<u64>(),
+            tally.degraded,
+            tally.input_tokens,
+            tally.output_tokens,
+            tally.usd,
+        )
+    }
+}
+
+/// A simulated provider that is down at set times: during `down` of every `every` (measured
+/// from when it was built), each call is scripted to fail with HTTP 503 ([`SimulatedProvider::fail_next`])
+/// just before it is made, so failures take the provider's usual latency.
+#[derive(Debug)]
+struct ScheduledOutage {
+    inner: SimulatedProvider,
+    since: Instant,
+    every: Duration,
+    down: Range<Duration>,
+}
+
+impl ScheduledOutage {
+    fn is_down(&self) -> bool {
+        let into_period = self.since.elapsed().as_nanos() % self.every.as_nanos().max(1);
+        self.down.contains(&Duration::from_nanos(u64::try_from(into_period).unwrap_or(u64::MAX)))
+    }
+
+    fn script(&self) {
+        if self.is_down() {
+            self.inner.fail_next(LlmError::Server { status: 503 });
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl LlmProvider for ScheduledOutage {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn model(&self) -> &str {
+        self.inner.model()
+    }
+
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.script();
+        self.inner.complete(request).await
+    }
+
+    async fn stream(&self, request: ChatRequest) -> Result<ChunkReceiver, LlmError> {
+        self.script();
+        self.inner.stream(request).await
+    }
+}
+
+/// The analyzers' provider chain: `Metered(FallbackProvider[primary, backup])`, each provider
+/// behind its own retry and circuit breaker.
+///
+/// `real` (the endpoint configured by `RACTOR_AGENTS_LLM_*`, if any) is the primary, and the
+/// backup is simulated. Offline both are simulated, on a schedule of outages: the primary is
+/// down from 1 s to 3 s of every 10 s, the backup from 2 s to 2.5 s, so both are sometimes down
+/// at once.
+fn summary_chain(real: Option<Arc<dyn LlmProvider>>) -> Result<Summaries, Box<dyn std::error::Error>> {
+    let offline = real.is_none();
+    let simulated = |name: &str, model: &str, seed: u64, down_ms: Range<u64>| {
+        Arc::new(ScheduledOutage {
+            // Fast enough that ~32 workers keep up with ~2,000 documents a second.
+            inner: SimulatedProvider::new(name, model, seed)
+                .latency(Latency::Exponential { base: Duration::from_millis(2), mean: Duration::from_millis(3) }),
+            since: Instant::now(),
+            every: Duration::from_secs(10),
+            down: if offline {
+                Duration::from_millis(down_ms.start)..Duration::from_millis(down_ms.end)
+            } else {
+                Duration::ZERO..Duration::ZERO
+            },
+        })
+    };
+    let backup = simulated("backup", "sim-small", 2, 2000..2500);
+    let mut outages = vec![backup.clone()];
+    let (primary, budget): (Arc<dyn LlmProvider>, Duration) = match real {
+        Some(real) => (real, Duration::from_secs(30)),
+        None => {
+            let primary = simulated("primary", "sim-large", 1, 1000..3000);
+            outages.insert(0, primary.clone());
+            (primary, Duration::from_millis(250))
+        }
+    };
+    // The default breaker is made for a few calls a second (it judges 30 s of calls). Offline
+    // there are thousands a second: judge the last 100 calls instead, so an outage trips it
+    // within milliseconds; break 1 s, doubling while probes keep failing.
+    let breaker = |name: &str| {
+        if offline {
+            CircuitBreaker::builder(name)
+                .window(SlidingWindow::Count(100))
+                .minimum_calls(20)
+                .break_duration(BreakDuration::Exponential {
+                    initial: Duration::from_secs(1),
+                    max: Duration::from_secs(8),
+                })
+                .build()
+        } else {
+            Ok(CircuitBreaker::new(name))
+        }
+    };
+    let primary_name = primary.name().to_owned();
+    let primary_breaker = breaker(&primary_name)?;
+    let (base, cap) = if offline {
+        (Duration::from_millis(5), Duration::from_millis(50))
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(5))
+    };
+    let retry = |name| Retry::new(name).max_attempts(2).backoff(base, cap);
+    let chain = FallbackProvider::new("summaries", budget)
+        .then(primary, primary_breaker.clone(), retry("llm-primary"))
+        .then(backup, breaker("backup")?, retry("llm-backup"));
+    // USD per million tokens; the simulated models are priced like a large and a small hosted model.
+    let prices = PriceTable::new()
+        .with("sim-large", 2.50, 10.00)
+        .with("sim-small", 0.15, 0.60)
+        .with("gpt-4o", 2.50, 10.00)
+        .with("gpt-4o-mini", 0.15, 0.60);
+    Ok(Summaries {
+        chain: Arc::new(Metered::new(chain, prices.clone())),
+        primary_breaker,
+        prices,
+        tally: Mutex::new(LlmTally { answers: vec![(primary_name, 0), ("backup".into(), 0)], ..LlmTally::default() }),
+        outages,
+    })
 }
 
 fn document(id: u64) -> Document {
@@ -122,6 +370,20 @@ fn document(id: u64) -> Document {
 struct Args {
     run_for: Option<Duration>,
     data_dir: PathBuf,
+}
+
+/// The environment variable capping the documents the producer sends per second.
+const ENV_RPS: &str = "RACTOR_AGENTS_LLM_RPS";
+
+/// Documents per second from [`ENV_RPS`]; unset: `default`. `None`: as fast as the producer goes.
+fn docs_per_sec(default: Option<f64>) -> Result<Option<f64>, String> {
+    match std::env::var(ENV_RPS) {
+        Ok(value) => match value.trim().parse::<f64>() {
+            Ok(rps) if rps.is_finite() && rps > 0.0 => Ok(Some(rps)),
+            _ => Err(format!("{ENV_RPS}=`{value}`: give a positive number of documents per second, e.g. 1 or 0.5")),
+        },
+        Err(_) => Ok(default),
+    }
 }
 
 fn args() -> Args {
@@ -149,7 +411,15 @@ fn write_cursor(dir: &Path, next: u64) -> std::io::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
+    if let Err(e) = run().await {
+        // In words: returning the error from `main` would print its `Debug` form.
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Analyzers crash on purpose; the report counts them (RUST_LOG=info shows each exit and
     // restart the pool's supervisor logs).
     std::panic::set_hook(Box::new(|_| {}));
@@ -162,6 +432,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compact()
         .init();
     let args = args();
+    // A configured endpoint without the `llm-http` feature is an error, not a quiet simulation.
+    let real = provider_from_env()?;
+    // A real endpoint gets 1 document a second unless told otherwise: every document is a model
+    // call that costs money or GPU time, and providers rate-limit.
+    let rps = docs_per_sec(real.is_some().then_some(1.0))?;
     std::fs::create_dir_all(&args.data_dir)?;
     let store: Arc<dyn TaskStore> = Arc::new(DurableStore::open(args.data_dir.join("queue"))?);
     let before = store.counts().await?;
@@ -175,8 +450,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         before.status(TaskStatus::DeadLettered),
     );
 
+    let summaries = Arc::new(summary_chain(real)?);
+    println!(
+        "summaries by {} (falling back to the simulated backup); producer: {}",
+        summaries.primary_breaker.name(),
+        rps.map_or_else(|| "as fast as it goes".to_owned(), |r| format!("{r} documents a second ({ENV_RPS})")),
+    );
+
     let totals = Arc::new(Mutex::new(Totals::default()));
-    let analyzer_store = store.clone();
+    let (analyzer_store, analyzer_summaries) = (store.clone(), summaries.clone());
     let indexer_totals = totals.clone();
     // Every agent of the tree (pool workers included) registers here under its path, and is
     // marked Failed the moment it crashes, Available again once restarted.
@@ -184,8 +466,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Supervisor::new("service", Strategy::OneForOne)
         .registry(registry.clone())
         .child(ChildSpec::pool(
-            PoolSpec::new("analyze", 4, move || Analyzer { store: analyzer_store.clone() })
-                .intensity(100, Duration::from_secs(10)),
+            // Each analysis waits for a model call: more workers when the queue backs up.
+            PoolSpec::new("analyze", 4..=32, move || Analyzer {
+                store: analyzer_store.clone(),
+                summaries: analyzer_summaries.clone(),
+            })
+            .autoscale(AutoscalePolicy {
+                backlog_per_worker: Some(64),
+                scale_up_cooldown: Duration::from_secs(1),
+                ..AutoscalePolicy::default()
+            })
+            .intensity(100, Duration::from_secs(10)),
         ))
         .child(ChildSpec::pool(PoolSpec::new("index", 2, move || Indexer { totals: indexer_totals.clone() })))
         .start()
@@ -199,7 +490,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Started last, so it stops first: no new dispatches while the pools drain.
     root.start_child(ChildSpec::supervisor(dispatch)).await?;
 
-    // The producer: batches of 20 documents, about 2,000 a second.
+    // The producer: batches of 20 documents, about 2,000 a second; or paced at `rps`.
+    let (batch, pause) = match rps {
+        None => (20, Duration::from_millis(10)),
+        Some(rps) => {
+            let batch = (rps / 100.0).ceil().clamp(1.0, 20.0);
+            (batch as u64, Duration::from_secs_f64(batch / rps))
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let (submitted, deduplicated) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let producer = {
@@ -209,18 +507,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut next = cursor;
             let retry = RetryPolicy::exponential(3, Duration::from_millis(50), Duration::from_secs(1));
             while !stop.load(Ordering::Relaxed) {
-                let batch: Vec<Task> = (next..next + 20)
+                let tasks: Vec<Task> = (next..next + batch)
                     .map(|id| {
                         Task::json("analyze", &document(id))
                             .map(|t| t.idempotency_key(format!("doc-{id}")).retry(retry))
                     })
                     .collect::<Result<_, _>>()?;
-                let done = coordinator.submit_batch(batch).await?;
+                let done = coordinator.submit_batch(tasks).await?;
                 submitted.fetch_add(done.len() as u64, Ordering::Relaxed);
                 deduplicated.fetch_add(done.iter().filter(|e| e.deduplicated).count() as u64, Ordering::Relaxed);
-                next += 20;
+                next += batch;
                 write_cursor(&dir, next)?;
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(pause).await;
             }
             Ok::<u64, Box<dyn std::error::Error + Send + Sync>>(next)
         })
@@ -237,9 +535,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ = ticker.tick() => {
                 let q = store.counts().await?;
                 let (a, i) = (analyze.stats(), index.stats());
-                let indexed = totals.lock().unwrap_or_else(|e| e.into_inner()).documents;
+                let (indexed, summarized) = {
+                    let t = totals.lock().unwrap_or_else(|e| e.into_inner());
+                    (t.documents, t.summarized)
+                };
                 println!(
-                    "[{:>5.1}s] submitted {} (deduplicated {}) | queue pending {}, leased {}, succeeded {}, dead-lettered {} | analyze: {} workers, {} busy, crashed tasks {} | index: {} busy | indexed this run {indexed} | registry: {} agents available",
+                    "[{:>5.1}s] submitted {} (deduplicated {}) | queue pending {}, leased {}, succeeded {}, dead-lettered {} | analyze: {} workers, {} busy, crashed tasks {} | index: {} busy | indexed this run {indexed} ({summarized} with a summary) | registry: {} agents available | {}",
                     started.elapsed().as_secs_f64(),
                     submitted.load(Ordering::Relaxed),
                     deduplicated.load(Ordering::Relaxed),
@@ -249,6 +550,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     q.status(TaskStatus::DeadLettered),
                     a.workers, a.busy, a.abandoned, i.busy,
                     registry.count(AgentStatus::Available),
+                    summaries.report(),
                 );
                 if last_purge.elapsed() > Duration::from_secs(10) {
                     // Retention: results are kept a minute, then dropped (the journal compacts).
@@ -268,8 +570,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (t.words, t.top_words.iter().max_by_key(|(w, n)| (**n, *w)).map(|(w, _)| w.clone()).unwrap_or_default())
     };
     println!(
-        "stopped cleanly: producer at document {next}; {} tasks left in the queue for the next run; indexed {words} words this run, most common top word `{top}`",
-        left.unfinished()
+        "stopped cleanly: producer at document {next}; {} tasks left in the queue for the next run; indexed {words} words this run, most common top word `{top}`; {}",
+        left.unfinished(),
+        summaries.spent(),
     );
     Ok(())
 }
