@@ -117,6 +117,10 @@ impl Summarizer {
             if let Some(usage) = chunk.usage {
                 summary.usage = usage;
             }
+            // The last chunk says who answered (for a chain, which provider of it).
+            if let (Some(provider), Some(model)) = (chunk.provider, chunk.model) {
+                (summary.provider, summary.model) = (provider, model);
+            }
         }
         println!();
         self.summarized += 1;
@@ -190,11 +194,10 @@ impl Spent {
     }
 }
 
-/// A stream does not say which provider of the chain answered: its usage is costed at the
-/// chain's (the primary's) model.
+/// A stream's last chunk says which provider of the chain answered, and its model prices it.
 fn report_stream(summary: &Summary, usd: Option<f64>) {
     println!(
-        "  streamed through `{}`: {} + {} tokens, {}",
+        "  streamed by {}: {} + {} tokens, {}",
         summary.provider,
         summary.usage.input_tokens,
         summary.usage.output_tokens,

@@ -93,13 +93,14 @@ impl<P: LlmProvider> Metered<P> {
     fn requested_model(&self, request: &ChatRequest) -> String {
         request.model.clone().unwrap_or_else(|| self.inner.model().to_owned())
     }
+}
 
-    fn record_call(&self, provider: &str, model: &str, outcome: &'static str, seconds: f64) {
-        let (provider, model) = (provider.to_owned(), model.to_owned());
-        metrics::counter!(llm_names::CALLS, "provider" => provider.clone(), "model" => model.clone(), "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!(llm_names::CALL_DURATION, "provider" => provider, "model" => model).record(seconds);
-    }
+/// Records one call: its outcome and how long it took.
+fn record_call(provider: &str, model: &str, outcome: &'static str, seconds: f64) {
+    let (provider, model) = (provider.to_owned(), model.to_owned());
+    metrics::counter!(llm_names::CALLS, "provider" => provider.clone(), "model" => model.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(llm_names::CALL_DURATION, "provider" => provider, "model" => model).record(seconds);
 }
 
 /// Records the tokens and cost of one answered call.
@@ -133,16 +134,18 @@ impl<P: LlmProvider> LlmProvider for Metered<P> {
         let seconds = started.elapsed().as_secs_f64();
         match &result {
             Ok(response) => {
-                self.record_call(&response.provider, &response.model, "ok", seconds);
+                record_call(&response.provider, &response.model, "ok", seconds);
                 record_usage(&self.prices, &response.provider, &response.model, &response.usage);
             }
-            Err(error) => self.record_call(self.inner.name(), &requested, error.kind(), seconds),
+            Err(error) => record_call(self.inner.name(), &requested, error.kind(), seconds),
         }
         result
     }
 
-    /// Records the call when the stream opens (its duration is the time to open it) and the
-    /// usage when the last chunk passes; a forwarding task relays the chunks.
+    /// Records the call once its outcome is known: at the last chunk, labelled by the provider
+    /// and model it names (for a chain, the one that answered) with its usage and cost; at an
+    /// error midway, by its kind; or `cancelled` when the caller drops the stream first. The
+    /// duration is the time the stream took to open. A forwarding task relays the chunks.
     async fn stream(&self, request: ChatRequest) -> Result<ChunkReceiver, LlmError> {
         let requested = self.requested_model(&request);
         let started = tokio::time::Instant::now();
@@ -151,26 +154,40 @@ impl<P: LlmProvider> LlmProvider for Metered<P> {
         let mut upstream = match result {
             Ok(rx) => rx,
             Err(error) => {
-                self.record_call(self.inner.name(), &requested, error.kind(), seconds);
+                record_call(self.inner.name(), &requested, error.kind(), seconds);
                 return Err(error);
             }
         };
-        // Chunks do not say which provider of a chain answered: label by this provider's name.
         let provider = self.inner.name().to_owned();
-        self.record_call(&provider, &requested, "ok", seconds);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let prices = self.prices.clone();
         tokio::spawn(async move {
+            let mut recorded = false;
             while let Some(item) = upstream.recv().await {
-                if let Ok(chunk) = &item
-                    && let Some(usage) = &chunk.usage
-                {
-                    record_usage(&prices, &provider, &requested, usage);
+                match &item {
+                    Ok(chunk) if chunk.is_last() && !recorded => {
+                        let provider = chunk.provider.as_deref().unwrap_or(&provider);
+                        let model = chunk.model.as_deref().unwrap_or(&requested);
+                        record_call(provider, model, "ok", seconds);
+                        if let Some(usage) = &chunk.usage {
+                            record_usage(&prices, provider, model, usage);
+                        }
+                        recorded = true;
+                    }
+                    Err(error) if !recorded => {
+                        record_call(&provider, &requested, error.kind(), seconds);
+                        recorded = true;
+                    }
+                    _ => {}
                 }
                 if tx.send(item).await.is_err() {
                     // The caller dropped the stream: dropping `upstream` cancels it upstream too.
                     break;
                 }
+            }
+            if !recorded {
+                let outcome = if tx.is_closed() { "cancelled" } else { "interrupted" };
+                record_call(&provider, &requested, outcome, seconds);
             }
         });
         Ok(rx)

@@ -186,6 +186,8 @@ impl LlmProvider for SimulatedProvider {
                 delta,
                 finish_reason: done.then_some(response.finish_reason),
                 usage: done.then_some(response.usage),
+                provider: done.then(|| response.provider.clone()),
+                model: done.then(|| response.model.clone()),
             };
             // The channel holds every chunk, and `rx` is alive: this cannot fail.
             let _ = tx.try_send(Ok(chunk));

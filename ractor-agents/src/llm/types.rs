@@ -94,7 +94,7 @@ pub struct ChatResponse {
 }
 
 /// A piece of a streamed answer. The pieces' `delta`s, concatenated, are the answer; the last
-/// piece carries `finish_reason` and `usage`.
+/// piece carries `finish_reason`, `usage`, and who answered (`provider`, `model`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatChunk {
     /// The next part of the answer's text.
@@ -103,6 +103,23 @@ pub struct ChatChunk {
     pub finish_reason: Option<FinishReason>,
     /// Set on the last chunk only.
     pub usage: Option<Usage>,
+    /// Set on the last chunk only: the provider that answered (behind a
+    /// [`FallbackProvider`](super::FallbackProvider), which one of the chain it was).
+    pub provider: Option<String>,
+    /// Set on the last chunk only: the model that answered.
+    pub model: Option<String>,
+}
+
+impl ChatChunk {
+    /// A chunk of text that is not the last.
+    pub fn text(delta: impl Into<String>) -> Self {
+        Self { delta: delta.into(), finish_reason: None, usage: None, provider: None, model: None }
+    }
+
+    /// Whether this is the last chunk (it carries the finish reason).
+    pub fn is_last(&self) -> bool {
+        self.finish_reason.is_some()
+    }
 }
 
 /// An estimate of the tokens in `text`: one per four characters, rounded up (the usual rule of

@@ -264,13 +264,16 @@ impl LlmProvider for OpenAiProvider {
                 delta: answer.content,
                 finish_reason: Some(answer.finish_reason),
                 usage: Some(answer.usage),
+                provider: Some(answer.provider),
+                model: Some(answer.model),
             };
             // The channel has room for it and `rx` is alive.
             let _ = tx.try_send(Ok(last));
             return Ok(rx);
         }
         let prompt_tokens = request.messages.iter().map(|m| estimate_tokens(&m.content)).sum();
-        Ok(stream::spawn(response, self.inner.config.stream_idle_timeout, prompt_tokens))
+        let answered_by = (self.inner.config.name.clone(), self.requested_model(&request).to_owned());
+        Ok(stream::spawn(response, self.inner.config.stream_idle_timeout, prompt_tokens, answered_by))
     }
 }
 

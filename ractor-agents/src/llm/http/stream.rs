@@ -15,10 +15,19 @@ use crate::llm::{ChunkReceiver, LlmError};
 const BUFFER: usize = 32;
 
 /// Starts the task reading `response`'s events; returns the caller's end.
-pub(super) fn spawn(response: reqwest::Response, idle: Duration, prompt_tokens: u32) -> ChunkReceiver {
+/// `answered_by` is the provider's name and the model asked for (replaced by the model the
+/// server names in its chunks, if it does).
+pub(super) fn spawn(
+    response: reqwest::Response,
+    idle: Duration,
+    prompt_tokens: u32,
+    answered_by: (String, String),
+) -> ChunkReceiver {
     let (tx, rx) = mpsc::channel(BUFFER);
     let events = response.bytes_stream().eventsource();
-    tokio::spawn(pump(events, tx, idle, prompt_tokens));
+    let (provider, model) = answered_by;
+    let progress = Progress { finish: None, usage: None, prompt_tokens, text_chars: 0, provider, model };
+    tokio::spawn(pump(events, tx, idle, progress));
     rx
 }
 
@@ -28,6 +37,8 @@ struct Progress {
     usage: Option<Usage>,
     prompt_tokens: u32,
     text_chars: usize,
+    provider: String,
+    model: String,
 }
 
 impl Progress {
@@ -43,6 +54,8 @@ impl Progress {
             delta: String::new(),
             finish_reason: Some(self.finish.unwrap_or(FinishReason::Stop)),
             usage: Some(self.usage.unwrap_or(estimated)),
+            provider: Some(self.provider.clone()),
+            model: Some(self.model.clone()),
         }
     }
 }
@@ -57,11 +70,10 @@ enum Step {
 
 /// Reads events until the answer ends, fails, or the caller drops its receiver (then returning
 /// drops the response body, which closes the connection).
-async fn pump<S>(mut events: S, tx: mpsc::Sender<Result<ChatChunk, LlmError>>, idle: Duration, prompt_tokens: u32)
+async fn pump<S>(mut events: S, tx: mpsc::Sender<Result<ChatChunk, LlmError>>, idle: Duration, mut progress: Progress)
 where
     S: Stream<Item = Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>> + Unpin,
 {
-    let mut progress = Progress { finish: None, usage: None, prompt_tokens, text_chars: 0 };
     loop {
         let next = tokio::select! {
             biased;
@@ -87,8 +99,7 @@ where
         match step {
             Step::Text(None) => {}
             Step::Text(Some(delta)) => {
-                let chunk = ChatChunk { delta, finish_reason: None, usage: None };
-                if tx.send(Ok(chunk)).await.is_err() {
+                if tx.send(Ok(ChatChunk::text(delta))).await.is_err() {
                     return;
                 }
             }
@@ -126,6 +137,9 @@ fn read_event(data: &str, progress: &mut Progress) -> Step {
     if let Some(usage) = chunk.usage {
         progress.usage = Some(usage.into());
     }
+    if let Some(model) = chunk.model.filter(|m| !m.is_empty()) {
+        progress.model = model;
+    }
     let mut text = None;
     if let Some(choice) = chunk.choices.into_iter().next() {
         if let Some(reason) = choice.finish_reason.as_deref() {
@@ -146,7 +160,14 @@ mod tests {
     use crate::llm::estimate_tokens;
 
     fn progress() -> Progress {
-        Progress { finish: None, usage: None, prompt_tokens: 3, text_chars: 0 }
+        Progress {
+            finish: None,
+            usage: None,
+            prompt_tokens: 3,
+            text_chars: 0,
+            provider: "p".into(),
+            model: "asked".into(),
+        }
     }
 
     #[test]
@@ -162,6 +183,7 @@ mod tests {
         ));
         read_event(r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}}"#, &mut p);
         let Step::End(Ok(last)) = read_event("[DONE]", &mut p) else { panic!("end expected") };
+        assert_eq!((last.provider.as_deref(), last.model.as_deref()), (Some("p"), Some("asked")));
         assert_eq!(last.finish_reason, Some(FinishReason::Length));
         assert_eq!(last.usage, Some(Usage { input_tokens: 7, output_tokens: 2 }));
     }
@@ -169,9 +191,10 @@ mod tests {
     #[test]
     fn usage_is_estimated_when_the_server_sends_none() {
         let mut p = progress();
-        read_event(r#"{"choices":[{"delta":{"content":"12345678"},"finish_reason":"stop"}]}"#, &mut p);
+        read_event(r#"{"model":"m-2026","choices":[{"delta":{"content":"12345678"},"finish_reason":"stop"}]}"#, &mut p);
         let Step::End(Ok(last)) = read_event("[DONE]", &mut p) else { panic!("end expected") };
         assert_eq!(last.usage, Some(Usage { input_tokens: 3, output_tokens: estimate_tokens("12345678") }));
+        assert_eq!(last.model.as_deref(), Some("m-2026"), "the model the server named");
     }
 
     #[test]
