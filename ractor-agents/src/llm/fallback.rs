@@ -92,7 +92,16 @@ impl FallbackProvider {
                     Err(_) => FailureReason::OutOfBudget,
                 }
             };
-            tracing::debug!(chain = %self.name, provider = %provider, ?reason, "fallback: provider failed, moving on");
+            match &reason {
+                // A refusal of the request itself (bad key, unknown model) or an answer that is
+                // not a completion is a misconfiguration: the next provider may hide it for good.
+                FailureReason::Failed(e) if e.retry_class() == RetryClass::Permanent => {
+                    tracing::warn!(chain = %self.name, provider = %provider, error = %e, "fallback: provider refused or misunderstood the request; check its configuration");
+                }
+                _ => {
+                    tracing::debug!(chain = %self.name, provider = %provider, ?reason, "fallback: provider failed, moving on")
+                }
+            }
             failures.push(ProviderFailure { provider, reason });
         }
         Err(LlmError::Exhausted { failures })
