@@ -206,4 +206,88 @@ mod tests {
         ));
         assert!(matches!(read_event("   ", &mut progress()), Step::Text(None)));
     }
+
+    /// The events of a streamed answer of `words`, as one string of SSE frames (`\r\n` line
+    /// ends when `crlf`, as some servers send).
+    fn sse(words: &[String], crlf: bool) -> String {
+        let nl = if crlf { "\r\n" } else { "\n" };
+        let mut out = String::new();
+        let mut event = |data: String| {
+            out.push_str("data: ");
+            out.push_str(&data);
+            out.push_str(nl);
+            out.push_str(nl);
+        };
+        for word in words {
+            event(serde_json::json!({"choices": [{"delta": {"content": word}}]}).to_string());
+        }
+        event(serde_json::json!({"choices": [{"delta": {}, "finish_reason": "stop"}]}).to_string());
+        event("[DONE]".to_owned());
+        out
+    }
+
+    /// Runs the pump over `bytes` cut at `cuts` (byte offsets, anywhere: inside a frame, a JSON
+    /// string, a multi-byte character); returns what the caller receives.
+    fn pumped(bytes: Vec<u8>, cuts: &[usize]) -> Vec<Result<ChatChunk, LlmError>> {
+        let mut pieces = Vec::new();
+        let mut last = 0;
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        for cut in cuts {
+            pieces.push(bytes[last..cut].to_vec());
+            last = cut;
+        }
+        pieces.push(bytes[last..].to_vec());
+        let body = futures_util::stream::iter(pieces.into_iter().map(Ok::<_, reqwest::Error>));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+        runtime.block_on(async {
+            let (tx, mut rx) = mpsc::channel(BUFFER);
+            let progress = Progress {
+                finish: None,
+                usage: None,
+                prompt_tokens: 1,
+                text_chars: 0,
+                provider: "p".into(),
+                model: "m".into(),
+            };
+            tokio::spawn(pump(body.eventsource(), tx, Duration::from_secs(5), progress));
+            let mut items = Vec::new();
+            while let Some(item) = rx.recv().await {
+                items.push(item);
+            }
+            items
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// However the network splits the bytes, the text arrives whole and in order, then one
+        /// last chunk.
+        #[test]
+        fn any_split_of_a_stream_gives_back_the_whole_answer(
+            words in proptest::collection::vec("[a-zé😀 \\\"\n]{0,6}", 0..12),
+            cuts in proptest::collection::vec(0usize..10_000, 0..20),
+            crlf in proptest::bool::ANY,
+        ) {
+            let items = pumped(sse(&words, crlf).into_bytes(), &cuts);
+            let (last, text) = items.split_last().expect("at least the last chunk");
+            let text: String = text.iter().map(|i| i.as_ref().expect("text chunks").delta.clone()).collect();
+            proptest::prop_assert_eq!(text, words.concat());
+            let last = last.as_ref().expect("a finished answer");
+            proptest::prop_assert_eq!(last.finish_reason, Some(FinishReason::Stop));
+        }
+
+        /// Whatever bytes arrive, the caller gets typed items and the stream ends: no panic, no hang.
+        #[test]
+        fn arbitrary_bytes_end_in_a_typed_error_or_an_answer(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            cuts in proptest::collection::vec(0usize..1_000, 0..8),
+        ) {
+            let items = pumped(bytes, &cuts);
+            let (last, rest) = items.split_last().expect("the stream ends with an item");
+            proptest::prop_assert!(rest.iter().all(Result::is_ok), "only the last item may be an error");
+            proptest::prop_assert!(last.is_err() || last.as_ref().is_ok_and(ChatChunk::is_last));
+        }
+    }
 }
