@@ -498,7 +498,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         None => (20, Duration::from_millis(10)),
         Some(rps) => {
             let batch = (rps / 100.0).ceil().clamp(1.0, 20.0);
-            (batch as u64, Duration::from_secs_f64(batch / rps))
+            // A rate so low the pause overflows a Duration waits a day between batches.
+            (batch as u64, Duration::try_from_secs_f64(batch / rps).unwrap_or(Duration::from_secs(86_400)))
         }
     };
     let stop = Arc::new(AtomicBool::new(false));

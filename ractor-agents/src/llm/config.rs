@@ -159,13 +159,14 @@ impl OpenAiConfig {
             config = config.provider_name(name.trim());
         }
         if let Some(value) = var(ENV_TIMEOUT_SECS) {
-            let seconds = value
+            let timeout = value
                 .trim()
                 .parse::<f64>()
                 .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
+                .filter(|s| *s > 0.0)
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
                 .ok_or(LlmConfigError::InvalidTimeout { value })?;
-            config = config.timeout(Duration::from_secs_f64(seconds));
+            config = config.timeout(timeout);
         }
         Ok(Some(config))
     }

@@ -290,6 +290,13 @@ fn bad_configuration_is_refused_with_a_clear_error() {
     ])
     .unwrap_err();
     assert!(matches!(error, LlmConfigError::InvalidTimeout { .. }));
+    let error = env(&[
+        ("RACTOR_AGENTS_LLM_BASE_URL", "http://localhost:11434/v1"),
+        ("RACTOR_AGENTS_LLM_MODEL", "llama3.2"),
+        ("RACTOR_AGENTS_LLM_TIMEOUT_SECS", "1e300"),
+    ])
+    .unwrap_err();
+    assert!(matches!(error, LlmConfigError::InvalidTimeout { .. }), "too large for a Duration: refused, no panic");
     let keyed = OpenAiConfig::new("https://api.openai.com/v1", "m").unwrap().api_key("sk-secret");
     assert!(!format!("{keyed:?}").contains("sk-secret"), "Debug never prints the key");
 }

@@ -290,7 +290,8 @@ fn estimate(request: &ChatRequest, answer: &str) -> Usage {
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     let seconds = |s: &str, scale: f64| {
-        s.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).map(|x| Duration::from_secs_f64(x / scale))
+        // `try_`: a value too large for a Duration is ignored, not a panic.
+        s.parse::<f64>().ok().filter(|x| *x >= 0.0).and_then(|x| Duration::try_from_secs_f64(x / scale).ok())
     };
     if let Some(ms) = text("retry-after-ms").and_then(|s| seconds(s, 1000.0)) {
         return Some(ms);
@@ -358,6 +359,9 @@ mod tests {
         );
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "-1")]), now), None);
+        assert_eq!(retry_after(&headers(&[("retry-after", "1e300")]), now), None, "too large: ignored, no panic");
+        assert_eq!(retry_after(&headers(&[("retry-after", "NaN")]), now), None);
+        assert_eq!(retry_after(&headers(&[("retry-after-ms", "inf")]), now), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
@@ -370,5 +374,73 @@ mod tests {
         assert_eq!(wire::error_detail(b"<html>gateway</html>"), "<html>gateway</html>");
         let long = "x".repeat(1000);
         assert_eq!(wire::error_detail(long.as_bytes()).chars().count(), 301);
+    }
+
+    /// One client for every case (building one loads TLS roots).
+    fn provider() -> &'static OpenAiProvider {
+        static PROVIDER: std::sync::OnceLock<OpenAiProvider> = std::sync::OnceLock::new();
+        PROVIDER.get_or_init(|| {
+            OpenAiProvider::new(OpenAiConfig::new("http://127.0.0.1:9/v1", "m").expect("config")).expect("client")
+        })
+    }
+
+    /// JSON values shaped roughly like completions, with the wrong types in the right places.
+    fn completion_like() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-z_]{0,8}".prop_map(serde_json::Value::from),
+        ];
+        let value = leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
+                proptest::collection::hash_map(
+                    prop_oneof![
+                        Just("choices".to_owned()),
+                        Just("message".to_owned()),
+                        Just("content".to_owned()),
+                        Just("usage".to_owned()),
+                        Just("prompt_tokens".to_owned()),
+                        Just("finish_reason".to_owned()),
+                        Just("error".to_owned()),
+                        Just("model".to_owned()),
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        });
+        value
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, failure_persistence: None, ..Default::default() })]
+
+        /// Whatever a server answers with a 200, the result is an answer or a typed error.
+        #[test]
+        fn any_body_is_an_answer_or_a_typed_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = provider().completion(&ChatRequest::user("hi"), &bytes);
+        }
+
+        #[test]
+        fn any_json_is_an_answer_or_a_typed_error(value in completion_like()) {
+            let body = serde_json::to_vec(&value).expect("encodable");
+            match provider().completion(&ChatRequest::user("hi"), &body) {
+                Ok(answer) => proptest::prop_assert_eq!(answer.provider, "127.0.0.1:9"),
+                Err(e) => proptest::prop_assert!(matches!(e, LlmError::Malformed { .. } | LlmError::Interrupted { .. }), "{e:?}"),
+            }
+        }
+
+        #[test]
+        fn any_retry_after_header_parses_or_is_ignored(value in "[ -~]{0,40}|[0-9]{1,30}(\\.[0-9]{0,5})?(e[0-9]{1,3})?") {
+            if let Ok(header) = HeaderValue::from_str(&value) {
+                let mut map = HeaderMap::new();
+                map.insert("retry-after", header);
+                let _ = retry_after(&map, SystemTime::now());
+            }
+        }
     }
 }
