@@ -393,7 +393,7 @@ mod tests {
             any::<i64>().prop_map(serde_json::Value::from),
             "[a-z_]{0,8}".prop_map(serde_json::Value::from),
         ];
-        let value = leaf.prop_recursive(3, 24, 4, |inner| {
+        leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
                 proptest::collection::hash_map(
@@ -412,8 +412,7 @@ mod tests {
                 )
                 .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
             ]
-        });
-        value
+        })
     }
 
     proptest::proptest! {
