@@ -86,6 +86,11 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../docs/guides/circuit-breakers.md")]
 pub struct CircuitBreakerGuideDoctests;
 
+/// The LLM-provider guide's snippets, compiled and run as doc tests (one needs the HTTP client).
+#[cfg(all(doctest, feature = "llm-http"))]
+#[doc = include_str!("../../docs/guides/llm-providers.md")]
+pub struct LlmProviderGuideDoctests;
+
 /// The graceful-degradation guide's snippets, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guides/graceful-degradation.md")]
