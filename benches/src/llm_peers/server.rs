@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -136,6 +137,13 @@ impl BenchServer {
                 };
                 let _ = ready.send(Ok(()));
                 let app = Router::new().route("/v1/chat/completions", post(chat)).with_state(shared);
+                // As production servers do: without TCP_NODELAY, each streamed event after the
+                // first waits for the client's delayed ACK (~40 ms on Linux loopback).
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        eprintln!("llm-bench-server: cannot set TCP_NODELAY: {e}");
+                    }
+                });
                 // Stopping drops the server and, with the runtime, every connection's task.
                 tokio::select! {
                     _ = axum::serve(listener, app) => {}
