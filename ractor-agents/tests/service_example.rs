@@ -9,11 +9,24 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// `cargo test` builds the examples next to the test binaries: `target/debug/examples/`.
+/// `cargo test` builds the examples next to the test binaries: `target/<profile>/examples/`.
+/// Run alone (`cargo test --test service_example`), cargo does not build them: then this does.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    profile_dir.join("examples").join(name)
+    let bin = profile_dir.join("examples").join(name);
+    if !bin.exists() {
+        let target_dir = profile_dir.parent().expect("target/");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "ractor-agents", "--example", name, "--target-dir"]).arg(target_dir);
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the {name} example failed");
+    }
+    bin
 }
 
 /// The variables that would point the examples at a real model endpoint or pace the service.
@@ -29,7 +42,7 @@ const LLM_VARS: &[&str] = &[
 /// `name`'s command, offline whatever the environment says.
 fn offline(name: &str) -> Command {
     let bin = example(name);
-    assert!(bin.exists(), "{} not built; run through `cargo test`", bin.display());
+    assert!(bin.exists(), "{} was not built", bin.display());
     let mut command = Command::new(bin);
     for var in LLM_VARS {
         command.env_remove(var);
