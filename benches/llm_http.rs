@@ -192,7 +192,7 @@ async fn streaming(peer: &Peer, expected: &Expected, streams: u64) -> (Histogram
         let streamed = peer.stream(PROMPT).await.unwrap_or_else(|e| panic!("a stream failed: {e}"));
         assert!(
             *streamed.text == *expected.stream
-                && streamed.chunks == expected.chunks
+                && (1..=expected.chunks).contains(&streamed.chunks)
                 && streamed.input_tokens == expected.prompt_tokens
                 && streamed.output_tokens == expected.stream_tokens,
             "wrong stream: {} chunks, usage {}/{}",

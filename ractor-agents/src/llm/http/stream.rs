@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use eventsource_stream::{EventStreamError, Eventsource};
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::{transport, wire};
@@ -68,47 +68,88 @@ enum Step {
     End(Result<ChatChunk, LlmError>),
 }
 
+/// The most events merged into one chunk when they arrive together.
+const MERGE: usize = 64;
+
 /// Reads events until the answer ends, fails, or the caller drops its receiver (then returning
 /// drops the response body, which closes the connection).
+///
+/// Text of events that are already here when one arrives (a read of the socket often holds
+/// several) goes out as one chunk: fewer hand-offs to the caller, the same text. The idle limit
+/// is one timer for the whole stream, moved only when it fires early.
 async fn pump<S>(mut events: S, tx: mpsc::Sender<Result<ChatChunk, LlmError>>, idle: Duration, mut progress: Progress)
 where
     S: Stream<Item = Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>> + Unpin,
 {
+    let closed = tx.closed();
+    tokio::pin!(closed);
+    let silence = tokio::time::sleep(idle);
+    tokio::pin!(silence);
+    let mut last_event = tokio::time::Instant::now();
     loop {
-        let next = tokio::select! {
+        let first = tokio::select! {
             biased;
-            () = tx.closed() => return,
-            next = tokio::time::timeout(idle, events.next()) => next,
-        };
-        let step = match next {
-            Err(_) => Step::End(Err(LlmError::Timeout)),
-            // A server that closes after the finish reason without `[DONE]` still finished.
-            Ok(None) if progress.finish.is_some() => Step::End(Ok(progress.last_chunk())),
-            Ok(None) => {
-                Step::End(Err(LlmError::Interrupted { detail: "the stream ended before the answer finished".into() }))
+            () = &mut closed => return,
+            next = events.next() => step(next, &mut progress),
+            () = &mut silence => {
+                let quiet_until = last_event + idle;
+                if tokio::time::Instant::now() < quiet_until {
+                    silence.as_mut().reset(quiet_until);
+                    continue;
+                }
+                Step::End(Err(LlmError::Timeout))
             }
-            Ok(Some(Err(EventStreamError::Transport(e)))) => Step::End(Err(match transport(e) {
-                LlmError::Unavailable { detail } => LlmError::Interrupted { detail },
-                other => other,
-            })),
-            Ok(Some(Err(e @ (EventStreamError::Utf8(_) | EventStreamError::Parser(_))))) => {
-                Step::End(Err(LlmError::Malformed { detail: format!("not a server-sent event stream: {e}") }))
-            }
-            Ok(Some(Ok(event))) => read_event(&event.data, &mut progress),
         };
-        match step {
-            Step::Text(None) => {}
-            Step::Text(Some(delta)) => {
-                if tx.send(Ok(ChatChunk::text(delta))).await.is_err() {
-                    return;
+        last_event = tokio::time::Instant::now();
+        let (mut text, mut end, mut next) = (None::<String>, None, Some(first));
+        let mut merged = 0;
+        while let Some(current) = next.take() {
+            match current {
+                Step::Text(None) => {}
+                Step::Text(Some(delta)) => match &mut text {
+                    Some(text) => text.push_str(&delta),
+                    None => text = Some(delta),
+                },
+                Step::End(last) => {
+                    end = Some(last);
+                    break;
                 }
             }
-            Step::End(last) => {
-                // Nothing to do if the caller has gone.
-                let _ = tx.send(last).await;
-                return;
+            merged += 1;
+            if merged < MERGE {
+                next = events.next().now_or_never().map(|item| step(item, &mut progress));
             }
         }
+        if let Some(text) = text
+            && tx.send(Ok(ChatChunk::text(text))).await.is_err()
+        {
+            return;
+        }
+        if let Some(last) = end {
+            // Nothing to do if the caller has gone.
+            let _ = tx.send(last).await;
+            return;
+        }
+    }
+}
+
+/// What the next item of the event stream (`None`: its end) means.
+fn step(
+    next: Option<Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>>,
+    progress: &mut Progress,
+) -> Step {
+    match next {
+        // A server that closes after the finish reason without `[DONE]` still finished.
+        None if progress.finish.is_some() => Step::End(Ok(progress.last_chunk())),
+        None => Step::End(Err(LlmError::Interrupted { detail: "the stream ended before the answer finished".into() })),
+        Some(Err(EventStreamError::Transport(e))) => Step::End(Err(match transport(e) {
+            LlmError::Unavailable { detail } => LlmError::Interrupted { detail },
+            other => other,
+        })),
+        Some(Err(e @ (EventStreamError::Utf8(_) | EventStreamError::Parser(_)))) => {
+            Step::End(Err(LlmError::Malformed { detail: format!("not a server-sent event stream: {e}") }))
+        }
+        Some(Ok(event)) => read_event(&event.data, progress),
     }
 }
 
