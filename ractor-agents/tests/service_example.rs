@@ -1,4 +1,4 @@
-//! The README's first command runs `examples/service.rs`; this runs the same binary for a few
+//! The README's first command runs `examples/service/`; this runs the same binary for a few
 //! seconds and checks that it does real work, survives its analyzers' crashes, summarizes
 //! through its LLM fallback chain (offline: simulated providers with scheduled outages) and
 //! stops cleanly. It also runs the other examples, `llm_agent` with a look at its story.
