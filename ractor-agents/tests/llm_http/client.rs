@@ -229,17 +229,23 @@ async fn a_stream_cancelled_midway_frees_its_connection() {
     let words = "a b c d e f g h i j k l m n o p q r s t u v w x y z";
     let server = TestServer::start(Reply::SlowStream(words, Duration::from_millis(20))).await;
     let llm = client(&server, "local");
-    let mut rx = llm.stream(ChatRequest::user("hi")).await.unwrap();
-    let first = rx.recv().await.unwrap().unwrap();
-    assert_eq!(first.delta, "a");
-    drop(rx);
-    // The client's task closes the connection: the server's body is dropped before its end.
-    eventually("the server saw the cancelled stream's connection close", || server.abandoned_streams() == 1).await;
+    for cancelled in 1..=3 {
+        let mut rx = llm.stream(ChatRequest::user("hi")).await.unwrap();
+        let first = rx.recv().await.unwrap().unwrap();
+        assert_eq!(first.delta, "a");
+        drop(rx);
+        // The client's task closes the connection: the server's body is dropped before its end,
+        // and its side of the connection closes.
+        eventually("the server saw the cancelled stream go", || server.abandoned_streams() == cancelled).await;
+        eventually("the cancelled stream's connection closed", || server.open_connections() == 0).await;
+    }
+    assert_eq!(server.accepted_connections(), 3, "a cut connection is never reused");
     assert_eq!(server.finished_streams(), 0);
 
-    // The client is not wedged: the next call gets through.
+    // The client is not wedged: the next call gets through, on a new connection.
     server.answer_by_default(Reply::Answer("still here"));
     assert_eq!(llm.complete(ChatRequest::user("hi")).await.unwrap().content, "still here");
+    assert_eq!(server.accepted_connections(), 4);
 }
 
 #[tokio::test]

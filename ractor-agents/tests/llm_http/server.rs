@@ -60,6 +60,9 @@ struct Shared {
     abandoned: AtomicUsize,
     /// Streams sent to the end.
     finished: AtomicUsize,
+    /// TCP connections accepted, and those still open.
+    accepted: AtomicUsize,
+    open: AtomicUsize,
 }
 
 /// The running server; stops when dropped.
@@ -84,10 +87,13 @@ impl TestServer {
             seen: Mutex::new(Vec::new()),
             abandoned: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
+            accepted: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
         });
         let app = Router::new().route("/v1/chat/completions", post(chat)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let base_url = format!("http://{}/v1", listener.local_addr().expect("bound address"));
+        let listener = CountingListener { inner: listener, shared: shared.clone() };
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("test server runs");
         });
@@ -128,6 +134,87 @@ impl TestServer {
     /// Streams sent to their end.
     pub fn finished_streams(&self) -> usize {
         self.shared.finished.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn accepted_connections(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections open now (the server drops one when its client closes it).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+}
+
+/// Accepts loopback connections, counting them and those still open.
+struct CountingListener {
+    inner: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl axum::serve::Listener for CountingListener {
+    type Io = Counted;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            if let Ok((stream, addr)) = self.inner.accept().await {
+                self.shared.accepted.fetch_add(1, Ordering::SeqCst);
+                self.shared.open.fetch_add(1, Ordering::SeqCst);
+                return (Counted { stream, shared: self.shared.clone() }, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that counts itself closed when the server drops it.
+struct Counted {
+    stream: tokio::net::TcpStream,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.shared.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 

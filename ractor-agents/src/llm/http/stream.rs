@@ -68,6 +68,9 @@ enum Step {
     End(Result<ChatChunk, LlmError>),
 }
 
+/// How long a finished stream's task waits for the rest of the body, to keep the connection.
+const DRAIN: Duration = Duration::from_secs(1);
+
 /// The most events merged into one chunk when they arrive together.
 const MERGE: usize = 64;
 
@@ -126,8 +129,14 @@ where
             return;
         }
         if let Some(last) = end {
+            let finished = last.is_ok();
             // Nothing to do if the caller has gone.
             let _ = tx.send(last).await;
+            if finished {
+                // Read what follows `[DONE]` (the body's end, usually already here) so the
+                // connection goes back to the pool for the next call instead of being closed.
+                let _ = tokio::time::timeout(DRAIN, async { while events.next().await.is_some() {} }).await;
+            }
             return;
         }
     }
