@@ -8,12 +8,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebugValue;
 use ractor_agents::resilience::breaker::{
     BreakDuration, BreakerConfigError, BreakerError, CircuitBreaker, CircuitBreakerBuilder, CircuitState, Outcome,
     SlidingWindow,
 };
 use ractor_agents::resilience::clock::ManualClock;
+
+mod support;
+
+use support::metrics::recorder;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -373,23 +377,13 @@ fn settings_that_cannot_work_are_refused_when_building() {
     assert_eq!(build(|b| b.minimum_calls(0)), BreakerConfigError::MinimumCalls);
 }
 
-fn snapshotter() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder in this test binary");
-        snapshotter
-    })
-}
-
 /// Counter totals (snapshots drain counters, so they are folded into running totals) and the
 /// latest gauge values of the breaker `name`, keyed by the other label's value.
 fn breaker_metrics(name: &str) -> (HashMap<String, u64>, HashMap<String, f64>) {
     static TOTALS: OnceLock<Mutex<HashMap<(String, String), u64>>> = OnceLock::new();
     let mut totals = TOTALS.get_or_init(Default::default).lock().unwrap();
     let mut gauges = HashMap::new();
-    for (key, _, _, value) in snapshotter().snapshot().into_vec() {
+    for (key, _, _, value) in recorder().snapshot().into_vec() {
         let key = key.key();
         let label = |k: &str| key.labels().find(|l| l.key() == k).map(|l| l.value().to_owned());
         if label("name").as_deref() != Some(name) {
@@ -411,7 +405,7 @@ fn breaker_metrics(name: &str) -> (HashMap<String, u64>, HashMap<String, f64>) {
 
 #[test]
 fn the_state_gauge_marks_the_current_state_and_calls_are_counted_by_outcome() {
-    snapshotter();
+    recorder();
     let clock = ManualClock::new();
     let b = CircuitBreaker::builder("metered")
         .failure_rate_threshold(1.0)

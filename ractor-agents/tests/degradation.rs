@@ -7,12 +7,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebugValue;
 use ractor_agents::resilience::breaker::{CircuitBreaker, CircuitState};
 use ractor_agents::resilience::clock::ManualClock;
 use ractor_agents::resilience::degradation::{
     Degradation, DegradationBuilder, DegradationError, Level, Levels, NumberKind, SignalValue, Threshold,
 };
+
+mod support;
+
+use support::metrics::recorder;
 
 const ESCALATE: Duration = Duration::from_secs(5);
 const RECOVER: Duration = Duration::from_secs(30);
@@ -286,20 +290,10 @@ async fn the_interval_task_evaluates_by_itself_and_ends_when_the_controller_is_d
     assert_eq!(reads.load(Ordering::SeqCst), after_drop, "no evaluation after the controller was dropped");
 }
 
-fn snapshotter() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder in this test binary");
-        snapshotter
-    })
-}
-
 /// The level gauge and the transition counters of `controller`.
 fn metrics_of(controller: &str) -> (Option<f64>, HashMap<String, u64>) {
     let (mut gauge, mut transitions) = (None, HashMap::new());
-    for (key, _, _, value) in snapshotter().snapshot().into_vec() {
+    for (key, _, _, value) in recorder().snapshot().into_vec() {
         let key = key.key();
         let label = |k: &str| key.labels().find(|l| l.key() == k).map(|l| l.value().to_owned());
         if label("controller").as_deref() != Some(controller) {
@@ -318,7 +312,7 @@ fn metrics_of(controller: &str) -> (Option<f64>, HashMap<String, u64>) {
 
 #[test]
 fn the_level_is_a_gauge_and_transitions_are_counted_by_direction() {
-    snapshotter();
+    recorder();
     let clock = ManualClock::new();
     let demand = Demand::default();
     let d = controller("metered", &clock)

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use ractor_agents::llm::{
     ChatRequest, FailureReason, FallbackProvider, Latency, LlmError, LlmProvider, Metered, PriceTable,
     SimulatedProvider,
@@ -12,6 +11,10 @@ use ractor_agents::resilience::breaker::{BreakDuration, CircuitBreaker, CircuitS
 use ractor_agents::resilience::clock::ManualClock;
 use ractor_agents::resilience::{Classify, Retry, RetryClass};
 use tokio::time::Instant;
+
+mod support;
+
+use support::metrics::{Value, metric, recorder};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -182,73 +185,9 @@ fn llm_errors_classify_429_as_retry_after_5xx_and_timeouts_as_retryable_and_bad_
     assert_eq!(LlmError::InvalidRequest { detail: "x".into() }.retry_class(), RetryClass::Permanent);
 }
 
-/// A recorded metric: name, labels, value.
-type Recorded = (String, Vec<(String, String)>, Value);
-
-/// A recorded value, owned (the recorder's `DebugValue` cannot be cloned).
-#[derive(Clone, Debug, PartialEq)]
-enum Value {
-    Counter(u64),
-    Gauge(f64),
-    Histogram(Vec<f64>),
-}
-
-impl From<DebugValue> for Value {
-    fn from(value: DebugValue) -> Self {
-        match value {
-            DebugValue::Counter(n) => Self::Counter(n),
-            DebugValue::Gauge(g) => Self::Gauge(g.into_inner()),
-            DebugValue::Histogram(h) => Self::Histogram(h.into_iter().map(|x| x.into_inner()).collect()),
-        }
-    }
-}
-
-fn snapshotter() -> &'static Snapshotter {
-    static SNAPSHOTTER: std::sync::OnceLock<Snapshotter> = std::sync::OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("first recorder in this test binary");
-        snapshotter
-    })
-}
-
-/// Everything recorded so far in this binary. A snapshot drains the recorder (counters, gauges
-/// and histograms alike), and tests run concurrently: every snapshot is folded into one running
-/// record, so no test drains another's metrics. Every metric here only ever increases, so
-/// folding is a sum (histograms: all samples).
-fn recorded() -> Vec<Recorded> {
-    static ALL: std::sync::Mutex<Vec<Recorded>> = std::sync::Mutex::new(Vec::new());
-    let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
-    for (key, _, _, value) in snapshotter().snapshot().into_vec() {
-        let key = key.key();
-        let labels: Vec<(String, String)> = key.labels().map(|l| (l.key().to_owned(), l.value().to_owned())).collect();
-        let name = key.name().to_owned();
-        let value = Value::from(value);
-        match all.iter_mut().find(|(n, l, _)| *n == name && *l == labels) {
-            None => all.push((name, labels, value)),
-            Some((_, _, total)) => match (total, value) {
-                (Value::Counter(t), Value::Counter(v)) => *t += v,
-                (Value::Gauge(t), Value::Gauge(v)) => *t += v,
-                (Value::Histogram(t), Value::Histogram(v)) => t.extend(v),
-                (total, value) => *total = value,
-            },
-        }
-    }
-    all.clone()
-}
-
-/// The value of `metric` whose labels include all of `labels`.
-fn metric<'a>(snapshot: &'a [Recorded], name: &str, labels: &[(&str, &str)]) -> Option<&'a Value> {
-    snapshot
-        .iter()
-        .find(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v)))
-        .map(|(_, _, v)| v)
-}
-
 #[tokio::test(start_paused = true)]
 async fn usage_and_cost_metrics_are_recorded_per_provider_and_model() {
-    snapshotter();
+    recorder();
     let provider = SimulatedProvider::new("metered-sim", "m-1", 9);
     provider.fail_next(LlmError::Server { status: 500 });
     let metered = Metered::new(provider, PriceTable::new().with("m-1", 3.0, 15.0));
@@ -256,29 +195,23 @@ async fn usage_and_cost_metrics_are_recorded_per_provider_and_model() {
     assert!(metered.complete(ChatRequest::user("first")).await.is_err());
     let answer = metered.complete(ChatRequest::user("what does this cost?")).await.unwrap();
 
-    let snapshot = recorded();
     let who = [("provider", "metered-sim"), ("model", "m-1")];
     let with = |extra: (&'static str, &'static str)| [who[0], who[1], extra];
-    assert_eq!(metric(&snapshot, "ractor_agents_llm_calls_total", &with(("outcome", "ok"))), Some(&Value::Counter(1)));
+    assert_eq!(metric("ractor_agents_llm_calls_total", &with(("outcome", "ok"))), Some(Value::Counter(1)));
+    assert_eq!(metric("ractor_agents_llm_calls_total", &with(("outcome", "server_error"))), Some(Value::Counter(1)));
     assert_eq!(
-        metric(&snapshot, "ractor_agents_llm_calls_total", &with(("outcome", "server_error"))),
-        Some(&Value::Counter(1))
+        metric("ractor_agents_llm_tokens_total", &with(("direction", "input"))),
+        Some(Value::Counter(u64::from(answer.usage.input_tokens)))
     );
     assert_eq!(
-        metric(&snapshot, "ractor_agents_llm_tokens_total", &with(("direction", "input"))),
-        Some(&Value::Counter(u64::from(answer.usage.input_tokens)))
-    );
-    assert_eq!(
-        metric(&snapshot, "ractor_agents_llm_tokens_total", &with(("direction", "output"))),
-        Some(&Value::Counter(u64::from(answer.usage.output_tokens)))
+        metric("ractor_agents_llm_tokens_total", &with(("direction", "output"))),
+        Some(Value::Counter(u64::from(answer.usage.output_tokens)))
     );
     let expected =
         (f64::from(answer.usage.input_tokens) * 3.0 + f64::from(answer.usage.output_tokens) * 15.0) / 1_000_000.0;
-    let Some(&Value::Gauge(cost)) = metric(&snapshot, "ractor_agents_llm_cost_usd_total", &who) else {
-        panic!("no cost recorded")
-    };
+    let Some(Value::Gauge(cost)) = metric("ractor_agents_llm_cost_usd_total", &who) else { panic!("no cost recorded") };
     assert!((cost - expected).abs() < 1e-12, "cost {cost} ≠ {expected}");
-    let Some(Value::Histogram(durations)) = metric(&snapshot, "ractor_agents_llm_call_duration_seconds", &who) else {
+    let Some(Value::Histogram(durations)) = metric("ractor_agents_llm_call_duration_seconds", &who) else {
         panic!("no durations recorded")
     };
     assert_eq!(durations.len(), 2, "both calls, failed or not, are timed");
@@ -304,7 +237,7 @@ async fn invalid_requests_are_not_retried_and_do_not_open_the_providers_breaker(
 
 #[tokio::test(start_paused = true)]
 async fn a_metered_stream_relays_every_chunk_and_records_its_tokens() {
-    snapshotter();
+    recorder();
     let metered = Metered::new(SimulatedProvider::new("metered-stream", "m-2", 4), PriceTable::new());
     let mut rx = metered.stream(ChatRequest::user("stream this answer please")).await.unwrap();
     let (mut text, mut usage) = (String::new(), None);
@@ -319,7 +252,7 @@ async fn a_metered_stream_relays_every_chunk_and_records_its_tokens() {
     let output = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let tokens = [("provider", "metered-stream"), ("direction", "output")];
-            if let Some(value) = metric(&recorded(), "ractor_agents_llm_tokens_total", &tokens).cloned() {
+            if let Some(value) = metric("ractor_agents_llm_tokens_total", &tokens) {
                 return value;
             }
             tokio::time::sleep(MS).await;
@@ -330,7 +263,7 @@ async fn a_metered_stream_relays_every_chunk_and_records_its_tokens() {
 
 #[tokio::test(start_paused = true)]
 async fn a_metered_chain_streams_labels_the_provider_that_answered_and_counts_cancelled_streams() {
-    snapshotter();
+    recorder();
     let clock = ManualClock::new();
     let primary = SimulatedProvider::new("stream-primary", "big", 1);
     primary.fail_next(LlmError::Server { status: 503 });
@@ -360,7 +293,7 @@ async fn a_metered_chain_streams_labels_the_provider_that_answered_and_counts_ca
 
     let calls = |provider: &str, outcome: &str| {
         let labels = [("provider", provider), ("outcome", outcome)];
-        metric(&recorded(), "ractor_agents_llm_calls_total", &labels).cloned()
+        metric("ractor_agents_llm_calls_total", &labels)
     };
     let settled = tokio::time::timeout(Duration::from_secs(10), async {
         while calls("stream-chain", "cancelled").is_none() {
@@ -371,8 +304,6 @@ async fn a_metered_chain_streams_labels_the_provider_that_answered_and_counts_ca
     assert_eq!(calls("stream-backup", "ok"), Some(Value::Counter(1)), "labelled by who answered, not the chain");
     assert_eq!(calls("stream-chain", "cancelled"), Some(Value::Counter(1)));
     assert_eq!(calls("stream-chain", "ok"), None);
-    let cost =
-        metric(&recorded(), "ractor_agents_llm_cost_usd_total", &[("provider", "stream-backup"), ("model", "small")])
-            .cloned();
+    let cost = metric("ractor_agents_llm_cost_usd_total", &[("provider", "stream-backup"), ("model", "small")]);
     assert!(matches!(cost, Some(Value::Gauge(usd)) if usd > 0.0), "{cost:?}");
 }

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::eventually;
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,13 +85,11 @@ fn ids(messages: &[OutboxMessage]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id).collect()
 }
 
-/// Polls `condition` until it holds; fails the test after 10 s (a bound, not a timing).
-async fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+/// Whether the outbox log in `dir` has been compacted into a snapshot.
+fn has_snapshot(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir)
+        .expect("list the outbox dir")
+        .any(|entry| entry.is_ok_and(|e| e.path().extension().is_some_and(|ext| ext == "snap")))
 }
 
 #[tokio::test]
@@ -136,7 +136,7 @@ async fn a_new_message_never_overtakes_queued_ones_even_once_the_bus_is_back() {
     bus.set_up(true);
     assert_eq!(outbox.send(sent[2].clone()).await.expect("send"), Sent::Deferred, "queued behind older messages");
     drop(held);
-    wait_until("the backlog is delivered", || outbox.pending() == 0).await;
+    eventually("the backlog is delivered", || outbox.pending() == 0).await;
     assert_eq!(outbox.send(sent[3].clone()).await.expect("send"), Sent::Published, "nothing waits any more");
     assert_eq!(bus.received_ids(), ids(&sent));
     outbox.close().await.expect("close");
@@ -157,7 +157,7 @@ async fn reopening_after_a_drop_without_close_redelivers_the_undelivered_message
     }
     let bus = Bus::new(true);
     let outbox = Outbox::open(dir.path(), bus.clone(), options()).expect("reopen");
-    wait_until("the replayed backlog is delivered", || outbox.pending() == 0).await;
+    eventually("the replayed backlog is delivered", || outbox.pending() == 0).await;
     assert_eq!(bus.received_ids(), ids(&sent));
     assert_eq!(bus.received.lock().expect("bus log")[0], sent[0], "topic, payload and headers survive the log");
     outbox.close().await.expect("close");
@@ -178,12 +178,12 @@ async fn a_crash_between_publish_and_record_republishes_and_the_deduplicator_pas
     }
     bus.hang_after_taking.store(true, Ordering::SeqCst);
     bus.set_up(true);
-    wait_until("the bus took the first message", || bus.received_ids().len() == 1).await;
+    eventually("the bus took the first message", || bus.received_ids().len() == 1).await;
     drop(outbox); // the "crash": the delivery of the first message is never recorded
 
     bus.hang_after_taking.store(false, Ordering::SeqCst);
     let outbox = Outbox::open(dir.path(), bus.clone(), options()).expect("reopen");
-    wait_until("the backlog is delivered", || outbox.pending() == 0).await;
+    eventually("the backlog is delivered", || outbox.pending() == 0).await;
     let raw = bus.received_ids();
     assert_eq!(raw, [sent[0].id, sent[0].id, sent[1].id, sent[2].id], "the first message was published twice");
 
@@ -202,13 +202,8 @@ async fn the_log_is_compacted_once_deliveries_dominate_and_still_replays_what_wa
         outbox.send(message).await.expect("send");
     }
     bus.set_up(true);
-    wait_until("the backlog is delivered", || outbox.pending() == 0).await;
-    let has_snapshot = || {
-        std::fs::read_dir(dir.path())
-            .expect("list the outbox dir")
-            .any(|entry| entry.is_ok_and(|e| e.path().extension().is_some_and(|ext| ext == "snap")))
-    };
-    wait_until("a snapshot replaced the delivered records", has_snapshot).await;
+    eventually("the backlog is delivered", || outbox.pending() == 0).await;
+    eventually("a snapshot replaced the delivered records", || has_snapshot(dir.path())).await;
 
     bus.set_up(false);
     let waiting = messages(2);
@@ -218,7 +213,7 @@ async fn the_log_is_compacted_once_deliveries_dominate_and_still_replays_what_wa
     drop(outbox);
     let bus = Bus::new(true);
     let outbox = Outbox::open(dir.path(), bus.clone(), options()).expect("reopen");
-    wait_until("the waiting messages are delivered", || outbox.pending() == 0).await;
+    eventually("the waiting messages are delivered", || outbox.pending() == 0).await;
     assert_eq!(bus.received_ids(), ids(&waiting));
     outbox.close().await.expect("close");
 }
@@ -285,13 +280,8 @@ async fn compaction_keeps_the_dead_letters() {
         outbox.send(message).await.expect("send");
     }
     bus.set_up(true);
-    wait_until("the backlog is delivered", || outbox.pending() == 0).await;
-    let has_snapshot = || {
-        std::fs::read_dir(dir.path())
-            .expect("list the outbox dir")
-            .any(|entry| entry.is_ok_and(|e| e.path().extension().is_some_and(|ext| ext == "snap")))
-    };
-    wait_until("a snapshot replaced the delivered records", has_snapshot).await;
+    eventually("the backlog is delivered", || outbox.pending() == 0).await;
+    eventually("a snapshot replaced the delivered records", || has_snapshot(dir.path())).await;
     drop(outbox);
     let outbox = Outbox::open(dir.path(), bus.clone(), options()).expect("reopen");
     let dead = outbox.dead_letters();

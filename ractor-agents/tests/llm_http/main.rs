@@ -8,13 +8,14 @@
 
 mod chain;
 mod client;
-#[path = "../support/metrics.rs"]
-mod metrics;
 mod server;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::time::Duration;
 
 use ractor_agents::llm::{OpenAiConfig, OpenAiProvider};
+use support::{eventually, metrics};
 
 /// A client of `server` named `name`, with short timeouts so failures show quickly.
 fn client(server: &server::TestServer, name: &str) -> OpenAiProvider {
@@ -25,15 +26,4 @@ fn client(server: &server::TestServer, name: &str) -> OpenAiProvider {
         .timeout(Duration::from_secs(5))
         .stream_idle_timeout(Duration::from_secs(5));
     OpenAiProvider::new(config).unwrap()
-}
-
-/// Waits (bounded) until `condition` holds.
-async fn eventually(what: &str, condition: impl Fn() -> bool) {
-    let waited = tokio::time::timeout(Duration::from_secs(10), async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "timed out waiting until {what}");
 }
