@@ -58,25 +58,19 @@ struct Options {
 fn parse_args() -> Options {
     let mut o =
         Options { runs: 3, calls: 20_000, concurrent: 100_000, callers: 64, streams: 5_000, chunks: 200, only: None };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
+    let Some(mut args) = common::Args::from_env() else {
         // `cargo test --all-targets` runs this binary with no arguments: a smoke test.
         return Options { runs: 1, calls: 200, concurrent: 1_000, callers: 64, streams: 50, chunks: 200, only: None };
-    }
-    let mut args = args.into_iter();
+    };
     while let Some(arg) = args.next() {
-        let mut num = |name: &str| -> u64 {
-            args.next().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or_else(|| panic!("{name} needs a number"))
-        };
         match arg.as_str() {
-            "--bench" => {}
-            "--runs" => o.runs = num("--runs").max(1) as usize,
-            "--calls" => o.calls = num("--calls").max(1),
-            "--concurrent" => o.concurrent = num("--concurrent").max(1),
-            "--callers" => o.callers = num("--callers").max(1),
-            "--streams" => o.streams = num("--streams").max(1),
-            "--chunks" => o.chunks = num("--chunks").max(1) as usize,
-            "--only" => o.only = Some(args.next().expect("--only <peer>")),
+            "--runs" => o.runs = args.number("--runs").max(1) as usize,
+            "--calls" => o.calls = args.number("--calls").max(1),
+            "--concurrent" => o.concurrent = args.number("--concurrent").max(1),
+            "--callers" => o.callers = args.number("--callers").max(1),
+            "--streams" => o.streams = args.number("--streams").max(1),
+            "--chunks" => o.chunks = args.number("--chunks").max(1) as usize,
+            "--only" => o.only = Some(args.value("--only")),
             other => panic!("unknown option {other}"),
         }
     }

@@ -51,23 +51,17 @@ struct Options {
 
 fn parse_args() -> Options {
     let mut o = Options { runs: 3, jobs: 1_000_000, store_jobs: 200_000, limit: DEFAULT_PER_WORKER_LIMIT, only: None };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
+    let Some(mut args) = common::Args::from_env() else {
         // `cargo test --all-targets` runs this binary with no arguments: a smoke test.
         return Options { runs: 1, jobs: 20_000, store_jobs: 5_000, limit: DEFAULT_PER_WORKER_LIMIT, only: None };
-    }
-    let mut args = args.into_iter();
+    };
     while let Some(arg) = args.next() {
-        let mut num = |name: &str| -> u64 {
-            args.next().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or_else(|| panic!("{name} needs a number"))
-        };
         match arg.as_str() {
-            "--bench" => {}
-            "--runs" => o.runs = num("--runs").max(1) as usize,
-            "--jobs" => o.jobs = num("--jobs"),
-            "--store-jobs" => o.store_jobs = num("--store-jobs"),
-            "--limit" => o.limit = num("--limit").max(1) as usize,
-            "--only" => o.only = Some(args.next().expect("--only <peer>")),
+            "--runs" => o.runs = args.number("--runs").max(1) as usize,
+            "--jobs" => o.jobs = args.number("--jobs"),
+            "--store-jobs" => o.store_jobs = args.number("--store-jobs"),
+            "--limit" => o.limit = args.number("--limit").max(1) as usize,
+            "--only" => o.only = Some(args.value("--only")),
             other => panic!("unknown option {other}"),
         }
     }

@@ -64,8 +64,7 @@ fn parse_args() -> Options {
         rest: Vec::new(),
         tracing: None,
     };
-    let all_args: Vec<String> = std::env::args().skip(1).collect();
-    if all_args.is_empty() {
+    let Some(mut args) = common::Args::from_env() else {
         // `cargo test --all-targets` runs this binary with no arguments (`cargo bench` passes
         // `--bench`): a smoke test with tiny sizes, so the harness is checked but stays fast.
         return Options {
@@ -78,26 +77,20 @@ fn parse_args() -> Options {
             loss_per_restart: 500,
             ..o
         };
-    }
-    let mut args = all_args.into_iter();
+    };
     while let Some(arg) = args.next() {
-        let mut num = |name: &str| -> u64 {
-            args.next().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or_else(|| panic!("{name} needs a number"))
-        };
         match arg.as_str() {
-            // `cargo bench` passes `--bench` to every bench binary.
-            "--bench" => {}
-            "--runs" => o.runs = num("--runs").max(1) as usize,
-            "--messages" => o.messages = num("--messages"),
-            "--asks" => o.asks = num("--asks"),
-            "--agents" => o.agents = num("--agents") as usize,
-            "--restarts" => o.restarts = num("--restarts"),
-            "--loss-restarts" => o.loss_restarts = num("--loss-restarts"),
-            "--loss-per-restart" => o.loss_per_restart = num("--loss-per-restart").max(2),
+            "--runs" => o.runs = args.number("--runs").max(1) as usize,
+            "--messages" => o.messages = args.number("--messages"),
+            "--asks" => o.asks = args.number("--asks"),
+            "--agents" => o.agents = args.number("--agents") as usize,
+            "--restarts" => o.restarts = args.number("--restarts"),
+            "--loss-restarts" => o.loss_restarts = args.number("--loss-restarts"),
+            "--loss-per-restart" => o.loss_per_restart = args.number("--loss-per-restart").max(2),
             "--tracing" => {
                 // Install a real tracing subscriber (fmt to a sink) at this level, as a service
                 // would; at `info` the per-message `agent.handle` span is enabled.
-                let level = args.next().expect("--tracing <filter>");
+                let level = args.value("--tracing");
                 tracing_subscriber::fmt()
                     .with_env_filter(tracing_subscriber::EnvFilter::new(&level))
                     .with_writer(std::io::sink)
@@ -105,7 +98,7 @@ fn parse_args() -> Options {
                 o.tracing = Some(level);
             }
             "--only" => {
-                let _ = ONLY.set(args.next().expect("--only <peer>"));
+                let _ = ONLY.set(args.value("--only"));
             }
             s if s.starts_with("--") => panic!("unknown option {s}"),
             s if o.rest.is_empty() && o.scenario == "all" && s != "all" => {

@@ -11,6 +11,38 @@ use std::time::{Duration, Instant};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use ractor_agents::prelude::*;
 
+/// A bench binary's arguments after its name, read flag by flag. `cargo bench` passes `--bench`
+/// to every bench binary (skipped here); `cargo test --all-targets` runs them with no arguments,
+/// which each bench takes as a smoke run.
+pub(crate) struct Args(std::vec::IntoIter<String>);
+
+impl Args {
+    /// The process's arguments, or `None` when there are none (a smoke run).
+    pub(crate) fn from_env() -> Option<Self> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        (!args.is_empty()).then(|| Self(args.into_iter()))
+    }
+
+    /// The value after `flag`.
+    pub(crate) fn value(&mut self, flag: &str) -> String {
+        self.0.next().unwrap_or_else(|| panic!("{flag} needs a value"))
+    }
+
+    /// The number after `flag` (underscores allowed: `1_000_000`).
+    pub(crate) fn number(&mut self, flag: &str) -> u64 {
+        let text = self.value(flag);
+        text.replace('_', "").parse().unwrap_or_else(|_| panic!("{flag} needs a number, not {text:?}"))
+    }
+}
+
+impl Iterator for Args {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        self.0.by_ref().find(|arg| arg != "--bench")
+    }
+}
+
 /// Worker threads of every runtime the benchmarks build (what a small service would run on the
 /// 2-core benchmark machine).
 pub(crate) const WORKERS: usize = 2;
