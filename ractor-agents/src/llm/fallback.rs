@@ -78,9 +78,8 @@ impl FallbackProvider {
         Fut: Future<Output = Result<T, LlmError>>,
     {
         let deadline = tokio::time::Instant::now() + self.budget;
-        let mut failures = Vec::with_capacity(self.links.len());
+        let mut failures = Vec::new();
         for link in &self.links {
-            let provider: Arc<str> = link.provider.name().into();
             // `timeout_at` polls its future once even past the deadline: check first, so a spent
             // budget never starts another call.
             let reason = if tokio::time::Instant::now() >= deadline {
@@ -92,6 +91,7 @@ impl FallbackProvider {
                     Err(_) => FailureReason::OutOfBudget,
                 }
             };
+            let provider: Arc<str> = link.provider.name().into();
             match &reason {
                 // A refusal of the request itself (bad key, unknown model) or an answer that is
                 // not a completion is a misconfiguration: the next provider may hide it for good.
